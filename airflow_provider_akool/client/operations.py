@@ -1,0 +1,334 @@
+"""Every Akool endpoint, declared once and shared by :class:`AkoolClient` and :class:`AsyncAkoolClient`.
+
+Paths and shapes follow ../shared/akool-api.md; section numbers are given where a quirk is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from airflow_provider_akool.client.calls import Call, Reply, Steps, operation
+from airflow_provider_akool.client.config import ClientConfig
+from airflow_provider_akool.client.errors import (
+    AkoolAlreadyExistsError,
+    AkoolAmbiguousCreateError,
+    AkoolError,
+    AkoolRequestError,
+    AkoolTransientError,
+)
+from airflow_provider_akool.client.models import (
+    Avatar,
+    AvatarCreated,
+    AvatarRecord,
+    CloseResult,
+    CreateAvatarRequest,
+    CreateSessionRequest,
+    KnowledgeBase,
+    KnowledgeBaseFields,
+    Language,
+    Page,
+    RequestModel,
+    Session,
+    SessionStatus,
+    UpdateKnowledgeBaseRequest,
+    Voice,
+)
+from airflow_provider_akool.client.models.common import build_request
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+V3 = "/api/open/v3"
+LIVE = "/api/open/v4/liveAvatar"
+KB = "/api/open/v4/knowledge"
+SESSION_CLOSED_CODES = frozenset({1216, 1219})
+CREATE_RECONCILE_ATTEMPTS = 3
+
+
+class ListQuery(RequestModel):
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=100, ge=1, le=100)
+
+
+class AvatarListQuery(ListQuery):
+    platform: str = Field(default="open", pattern="^(open|aigc)$")
+
+
+class SessionListQuery(ListQuery):
+    status: int | None = Field(default=None, ge=1, le=4)
+
+
+class VoiceListQuery(ListQuery):
+    type: int = Field(default=2, ge=1, le=2)
+    support_stream: int | None = Field(default=None, ge=1, le=2)
+    name: str | None = None
+
+
+class KnowledgeListQuery(ListQuery):
+    size: int = Field(default=10, ge=1, le=100)
+    name: str | None = None
+
+
+def _data(reply: Reply, call: str) -> Any:
+    if "data" not in reply or reply["data"] is None:
+        raise AkoolError("Akool response has no data", code=reply.get("code"), endpoint=call)
+    return reply["data"]
+
+
+def _page(model: type[M], data: Any) -> Page[M]:
+    # The knowledge-base list is documented as a bare array, the React demo reads
+    # `data.knowledge_list` (§5.1): accept both besides the usual {count, result}.
+    if isinstance(data, list):
+        items = data
+        return Page[model](count=len(items), result=[model.model_validate(i) for i in items])  # type: ignore[valid-type]
+    if isinstance(data, dict):
+        items = data.get("result", data.get("knowledge_list", [])) or []
+        count = data.get("count", len(items))
+        return Page[model](  # type: ignore[valid-type]
+            count=count,
+            result=[model.model_validate(i) for i in items],
+            page=data.get("page"),
+            size=data.get("size"),
+        )
+    raise AkoolError(f"unexpected list payload of type {type(data).__name__}")
+
+
+def _query(model: type[RequestModel], what: str, values: dict[str, Any]) -> dict[str, Any]:
+    return build_request(model, what, values).model_dump(exclude_none=True)
+
+
+class AkoolOperations:
+    """The Akool API surface. Subclasses supply ``send`` (sync or async) and ``config``."""
+
+    is_async: bool = False
+    config: ClientConfig
+
+    # -- auth ------------------------------------------------------------------------------
+    @operation
+    def get_token(self) -> Steps[str]:
+        """Exchange clientId/clientSecret for a bearer token. The reply is NOT wrapped in data (§1)."""
+        body = {"clientId": self.config.client_id, "clientSecret": self.config.client_secret}
+        reply = yield Call("POST", f"{V3}/getToken", "getToken", json=body, authenticated=False)
+        token = reply.get("token")
+        if not isinstance(token, str) or not token:
+            raise AkoolError("getToken succeeded without a token", code=reply.get("code"), endpoint="getToken")
+        return token
+
+    # -- avatars -----------------------------------------------------------------------------
+    @operation
+    def create_avatar(self, url: str, avatar_id: str, name: str, url_from: int = 1) -> Steps[AvatarCreated]:
+        """Upload a streaming avatar from a video URL (v3 create, type 2).
+
+        Idempotent through the caller-chosen ``avatar_id``: when Akool answers 1222 (already
+        exists) — including after a retry whose first response was lost — the existing avatar is
+        fetched and returned with ``adopted=True`` instead of failing or creating a second one.
+        """
+        request = build_request(
+            CreateAvatarRequest,
+            "avatar create request",
+            {"url": url, "avatar_id": avatar_id, "name": name, "url_from": url_from},
+        )
+        reply = yield Call(
+            "POST", f"{V3}/avatar/create", "avatar.create", json=request.to_body(), accept_codes=frozenset({1222})
+        )
+        if reply.get("code") == 1222:
+            existing = yield from self._avatar_detail(request.avatar_id)
+            return AvatarCreated(avatar=existing, adopted=True)
+        data = _data(reply, "avatar.create")
+        return AvatarCreated(avatar=Avatar.model_validate({"avatar_id": request.avatar_id, **data}))
+
+    @operation
+    def get_avatar_record(self, record_id: str) -> Steps[list[AvatarRecord]]:
+        """v3 detail by upload record ``_id``; ``data`` is an array (§2.9)."""
+        if not record_id:
+            raise AkoolRequestError("record_id must not be empty")
+        reply = yield Call("GET", f"{V3}/avatar/detail", "avatar.record", params={"id": record_id})
+        data = _data(reply, "avatar.record")
+        items = data if isinstance(data, list) else [data]
+        return [AvatarRecord.model_validate(item) for item in items]
+
+    @operation
+    def get_avatar(self, avatar_id: str) -> Steps[Avatar]:
+        """v4 streaming avatar detail. Readiness: ``Avatar.state`` (status, else available)."""
+        return (yield from self._avatar_detail(avatar_id))
+
+    def _avatar_detail(self, avatar_id: str) -> Steps[Avatar]:
+        if not avatar_id:
+            raise AkoolRequestError("avatar_id must not be empty")
+        reply = yield Call("GET", f"{LIVE}/avatar/detail", "avatar.detail", params={"avatar_id": avatar_id})
+        return Avatar.model_validate({"avatar_id": avatar_id, **_data(reply, "avatar.detail")})
+
+    @operation
+    def list_avatars(self, page: int = 1, size: int = 100, platform: str = "open") -> Steps[Page[Avatar]]:
+        """One page of streaming avatars (size ≤ 100)."""
+        params = _query(AvatarListQuery, "avatar list query", {"page": page, "size": size, "platform": platform})
+        reply = yield Call("GET", f"{LIVE}/avatar/list", "avatar.list", params=params)
+        return _page(Avatar, _data(reply, "avatar.list"))
+
+    # -- sessions ----------------------------------------------------------------------------
+    @operation
+    def create_session(self, request: CreateSessionRequest | None = None, /, **fields: Any) -> Steps[Session]:
+        """Create a session; credits for ``duration`` are pre-charged (§2.4).
+
+        Not blindly retried: a create whose response was lost may have opened a paid session.
+        Before each attempt the open sessions are listed; after an ambiguous failure they are
+        listed again. Exactly one new open session is taken to be ours: it is closed and the
+        create repeated. More than one (concurrent creators) cannot be attributed safely, so
+        :class:`AkoolAmbiguousCreateError` names the candidates for the stale-session sweeper.
+        """
+        if request is not None and fields:
+            raise AkoolRequestError("pass either a CreateSessionRequest or keyword fields, not both")
+        if request is None:
+            request = build_request(CreateSessionRequest, "session create request", fields)
+        body = request.to_body()
+        for attempt in range(1, CREATE_RECONCILE_ATTEMPTS + 1):
+            before = yield from self._open_session_ids()
+            try:
+                reply = yield Call("POST", f"{LIVE}/session/create", "session.create", json=body, idempotent=False)
+            except AkoolTransientError as exc:
+                if not exc.maybe_applied:
+                    raise
+                after = yield from self._open_session_ids()
+                new = sorted(after - before)
+                if len(new) > 1:
+                    raise AkoolAmbiguousCreateError(
+                        "session create response was lost and several new sessions appeared meanwhile; "
+                        "not closing sessions that may belong to other callers",
+                        endpoint="session.create",
+                        candidates=new,
+                    ) from None
+                if new:
+                    log.warning("session create response lost; closing orphan session %s and retrying", new[0])
+                    yield from self._close(new[0])
+                if attempt == CREATE_RECONCILE_ATTEMPTS:
+                    raise
+                continue
+            return Session.model_validate(_data(reply, "session.create"))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open_session_ids(self) -> Steps[set[str]]:
+        ids: set[str] = set()
+        for status in (SessionStatus.QUEUEING, SessionStatus.PROCESSING):
+            page = 1
+            while True:
+                params = {"page": page, "size": 100, "status": int(status)}
+                reply = yield Call("GET", f"{LIVE}/session/list", "session.list", params=params)
+                listing = _page(Session, _data(reply, "session.list"))
+                ids.update(s.id for s in listing.result)
+                if len(listing.result) < 100 or page * 100 >= listing.count:
+                    break
+                page += 1
+        return ids
+
+    @operation
+    def get_session(self, session_id: str) -> Steps[Session]:
+        """Session detail (credentials there carry no tokens)."""
+        if not session_id:
+            raise AkoolRequestError("session_id must not be empty")
+        reply = yield Call("GET", f"{LIVE}/session/detail", "session.detail", params={"id": session_id})
+        return Session.model_validate(_data(reply, "session.detail"))
+
+    @operation
+    def close_session(self, session_id: str) -> Steps[CloseResult]:
+        """Close a session (body ``{"id": ...}``, §2.6); 1216/1219 mean it is already closed."""
+        return (yield from self._close(session_id))
+
+    def _close(self, session_id: str) -> Steps[CloseResult]:
+        if not session_id:
+            raise AkoolRequestError("session_id must not be empty")
+        reply = yield Call(
+            "POST",
+            f"{LIVE}/session/close",
+            "session.close",
+            json={"id": session_id},
+            accept_codes=SESSION_CLOSED_CODES,
+        )
+        if reply.get("code") in SESSION_CLOSED_CODES:
+            return CloseResult(session_id=session_id, already_closed=True)
+        data = reply.get("data")  # either no data or {session_id, status: "closed", closed_at}
+        status = data.get("status") if isinstance(data, dict) else None
+        return CloseResult(session_id=session_id, status=str(status) if status is not None else None)
+
+    @operation
+    def list_sessions(self, page: int = 1, size: int = 100, status: int | None = None) -> Steps[Page[Session]]:
+        """One page of sessions, optionally filtered by status (1..4)."""
+        params = _query(SessionListQuery, "session list query", {"page": page, "size": size, "status": status})
+        reply = yield Call("GET", f"{LIVE}/session/list", "session.list", params=params)
+        return _page(Session, _data(reply, "session.list"))
+
+    # -- catalog -----------------------------------------------------------------------------
+    @operation
+    def list_voices(
+        self,
+        page: int = 1,
+        size: int = 100,
+        type: int = 2,
+        support_stream: bool | None = None,
+        name: str | None = None,
+    ) -> Steps[Page[Voice]]:
+        """One page of voices; ``type`` 1 = your clones, 2 = Akool voices (§5.2)."""
+        stream_flag = None if support_stream is None else (1 if support_stream else 2)
+        values = {"page": page, "size": size, "type": type, "support_stream": stream_flag, "name": name}
+        params = _query(VoiceListQuery, "voice list query", values)
+        reply = yield Call("GET", "/api/open/v4/voice/list", "voice.list", params=params)
+        return _page(Voice, _data(reply, "voice.list"))
+
+    @operation
+    def list_languages(self) -> Steps[list[Language]]:
+        """Languages usable for ``language`` / ``lang`` (§5.3)."""
+        reply = yield Call("GET", f"{V3}/language/list", "language.list")
+        data = _data(reply, "language.list")
+        items = data.get("lang_list", []) if isinstance(data, dict) else data
+        return [Language.model_validate(item) for item in items or []]
+
+    # -- knowledge bases ---------------------------------------------------------------------
+    @operation
+    def list_knowledge_bases(
+        self, page: int = 1, size: int = 10, name: str | None = None
+    ) -> Steps[Page[KnowledgeBase]]:
+        """One page of knowledge bases, newest first."""
+        params = _query(KnowledgeListQuery, "knowledge base list query", {"page": page, "size": size, "name": name})
+        reply = yield Call("GET", f"{KB}/list", "knowledge.list", params=params)
+        return _page(KnowledgeBase, _data(reply, "knowledge.list"))
+
+    @operation
+    def create_knowledge_base(self, /, **fields: Any) -> Steps[KnowledgeBase]:
+        """Create a knowledge base; a repeat with the same name answers 1233 (already exists)."""
+        request = build_request(KnowledgeBaseFields, "knowledge base", fields)
+        reply = yield Call("POST", f"{KB}/create", "knowledge.create", json=request.to_body(), idempotent=False)
+        return KnowledgeBase.model_validate(_data(reply, "knowledge.create"))
+
+    @operation
+    def get_knowledge_base(self, knowledge_id: str) -> Steps[KnowledgeBase]:
+        """Knowledge base detail."""
+        return (yield from self._knowledge_detail(knowledge_id))
+
+    def _knowledge_detail(self, knowledge_id: str) -> Steps[KnowledgeBase]:
+        if not knowledge_id:
+            raise AkoolRequestError("knowledge_id must not be empty")
+        reply = yield Call("GET", f"{KB}/detail", "knowledge.detail", params={"id": knowledge_id})
+        return KnowledgeBase.model_validate(_data(reply, "knowledge.detail"))
+
+    @operation
+    def update_knowledge_base(self, /, knowledge_id: str, **fields: Any) -> Steps[KnowledgeBase]:
+        """Update fields of a knowledge base and return it as stored."""
+        request = build_request(UpdateKnowledgeBaseRequest, "knowledge base update", {"id": knowledge_id, **fields})
+        reply = yield Call("POST", f"{KB}/update", "knowledge.update", json=request.to_body())
+        data = reply.get("data")
+        if isinstance(data, dict) and "_id" in data:
+            return KnowledgeBase.model_validate(data)
+        return (yield from self._knowledge_detail(knowledge_id))
+
+    @operation
+    def delete_knowledge_base(self, knowledge_id: str) -> Steps[None]:
+        """Delete a knowledge base (DELETE with a JSON body, §5.1)."""
+        if not knowledge_id:
+            raise AkoolRequestError("knowledge_id must not be empty")
+        yield Call("DELETE", f"{KB}/delete", "knowledge.delete", json={"id": knowledge_id})
+        return None
+
+
+__all__ = ["AkoolAlreadyExistsError", "AkoolOperations"]

@@ -1,0 +1,160 @@
+"""AkoolHook: turns an Airflow connection of type ``akool`` into an Akool client. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import weakref
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_akool.client.config import DEFAULT_BASE_URL, ClientConfig
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_akool.client import AkoolClient, AsyncAkoolClient
+
+# Triggers of one triggerer share one async client (pool + token) per connection and event loop.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncAkoolClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _extras(conn: Connection) -> dict[str, Any]:
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+    return dict(extra or {})
+
+
+def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
+    """Build a ClientConfig from a connection: host = base URL, password = API key, login = client id.
+
+    With a login the connection is in token mode: login/password are the clientId/clientSecret
+    exchanged for a bearer token (akool-api.md §1). Extras tune timeouts and retries.
+    """
+    extra = _extras(conn)
+    host = (conn.host or "").strip()
+    if host and "://" not in host:
+        host = f"https://{host}"
+    numeric: dict[str, Any] = {}
+    for key, cast in (
+        ("timeout", float),
+        ("connect_timeout", float),
+        ("max_attempts", int),
+        ("max_retry_wait", float),
+        ("max_retry_time", float),
+    ):
+        if extra.get(key) not in (None, ""):
+            try:
+                numeric[key] = cast(extra[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"connection {conn.conn_id!r}: extra field {key!r} must be a number") from None
+    login = (conn.login or "").strip() or None
+    return ClientConfig(
+        base_url=host or DEFAULT_BASE_URL,
+        api_key=None if login else conn.password,
+        client_id=login,
+        client_secret=conn.password if login else None,
+        **{**numeric, **overrides},
+    )
+
+
+class AkoolHook(BaseHook):
+    """Interact with Akool through the connection ``akool_conn_id``.
+
+    Clients are created lazily (no I/O at DAG parse time). ``get_client()`` serves operators;
+    ``await get_async_client()`` serves triggers and the streaming runner.
+    """
+
+    conn_name_attr = "akool_conn_id"
+    default_conn_name = "akool_default"
+    conn_type = "akool"
+    hook_name = "Akool"
+
+    def __init__(self, akool_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.akool_conn_id = akool_conn_id
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form hints for Airflow < 3.2 (newer versions read provider info)."""
+        from airflow_provider_akool.provider_info import get_provider_info
+
+        behaviour: dict[str, Any] = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        return behaviour
+
+    @cached_property
+    def connection(self) -> Connection:
+        return self.get_connection(self.akool_conn_id)
+
+    @property
+    def default_stream_type(self) -> str | None:
+        """``stream_type`` extra of the connection (the default RTC transport), if set."""
+        value = _extras(self.connection).get("stream_type")
+        return str(value) if value else None
+
+    def get_config(self, **overrides: Any) -> ClientConfig:
+        from airflow.sdk.log import mask_secret
+
+        return config_from_connection(self.connection, on_secret=mask_secret, **overrides)
+
+    @cached_property
+    def client(self) -> AkoolClient:
+        from airflow_provider_akool.client import AkoolClient
+
+        return AkoolClient(self.get_config())
+
+    def get_client(self) -> AkoolClient:
+        """The blocking client for this connection (created on first use)."""
+        return self.client
+
+    def get_conn(self) -> AkoolClient:
+        return self.client
+
+    async def get_async_client(self) -> AsyncAkoolClient:
+        """The async client shared by every caller of this connection in the running event loop."""
+        from airflow.sdk.log import amask_secret
+
+        from airflow_provider_akool.client import AsyncAkoolClient
+
+        conn = await self.aget_connection(self.akool_conn_id)
+        config = config_from_connection(conn, on_secret=amask_secret)
+        # Key on the connection's content too, so an edited connection gets a fresh client.
+        fingerprint = hashlib.sha256(
+            repr((config.base_url, config.api_key, config.client_id, config.client_secret)).encode()
+        ).hexdigest()[:16]
+        key = f"{self.akool_conn_id}:{fingerprint}"
+        per_loop = _ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+        existing = per_loop.get(key)
+        if existing is None or existing.closed:
+            existing = AsyncAkoolClient(config)
+            per_loop[key] = existing
+        return existing
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check credentials and base URL with one cheap read (avatar list, size 1). Never raises."""
+        from airflow_provider_akool.client import AkoolAuthError, AkoolClient, AkoolError
+
+        try:
+            config = dataclasses.replace(self.get_config(), max_attempts=1, timeout=15.0, connect_timeout=5.0)
+        except Exception as exc:
+            return False, f"Connection is misconfigured: {exc}"
+        try:
+            with AkoolClient(config) as client:
+                page = client.list_avatars(page=1, size=1)
+        except AkoolAuthError as exc:
+            return False, f"Akool rejected the credentials (code {exc.code}): check the API key / client id"
+        except AkoolError as exc:
+            if exc.http_status is not None and exc.code is None:
+                return False, f"{config.base_url} does not look like the Akool API (HTTP {exc.http_status})"
+            reason = str(exc)
+            if "network error" in reason:
+                return False, f"Cannot reach {config.base_url}: {reason}"
+            return False, f"Akool answered with an error: {reason}"
+        except Exception as exc:
+            return False, f"Unexpected error testing the connection: {type(exc).__name__}"
+        return True, f"Connected to Akool at {config.base_url}; {page.count} streaming avatar(s) visible"

@@ -1,0 +1,76 @@
+"""Provider metadata read by Airflow's ProvidersManager through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_akool import __version__
+
+STREAM_TYPES = ["agora", "livekit", "trtc", "sim"]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider-info dict (validated against Airflow's provider_info.schema.json in tests)."""
+    return {
+        "package-name": "airflow-provider-akool",
+        "name": "Akool",
+        "description": "Akool streaming avatars: create avatars, run scripted retelling sessions, "
+        "archive generated resources to S3.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Akool",
+                "external-doc-url": "https://docs.akool.com/ai-tools-suite/live-avatar",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.hooks.akool"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": "akool",
+                "hook-class-name": "airflow_provider_akool.hooks.akool.AkoolHook",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "API base URL",
+                        "login": "Client ID (legacy token mode, optional)",
+                        "password": "API key (or client secret in token mode)",
+                    },
+                    "placeholders": {
+                        "host": "https://openapi.akool.com",
+                        "login": "leave empty to authenticate with x-api-key",
+                        "password": "API key from Akool: API Credentials",
+                    },
+                },
+                "conn-fields": {
+                    "stream_type": {
+                        "label": "Default stream type",
+                        "description": "RTC transport for sessions when an operator does not say.",
+                        "schema": {"type": ["string", "null"], "enum": [*STREAM_TYPES, None]},
+                    },
+                    "timeout": {
+                        "label": "Read timeout (s)",
+                        "description": "Per-request read timeout in seconds.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "connect_timeout": {
+                        "label": "Connect timeout (s)",
+                        "description": "TCP/TLS connect timeout in seconds.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "max_attempts": {
+                        "label": "Max attempts",
+                        "description": "Attempts per request for retryable failures (1 = no retry).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20},
+                    },
+                    "max_retry_wait": {
+                        "label": "Max wait between attempts (s)",
+                        "description": "Upper bound of one backoff sleep, including Retry-After.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                },
+            }
+        ],
+    }
