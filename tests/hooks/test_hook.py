@@ -1,0 +1,119 @@
+"""AkoolHook: connection -> client, lazily, with test_connection reporting clear reasons."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import respx
+
+from airflow_provider_akool.client.auth import TOKENS
+from airflow_provider_akool.hooks.akool import AkoolHook
+
+BASE = "https://akool.test"
+LIST = "/api/open/v4/liveAvatar/avatar/list"
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "akool_default", **fields: object) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "akool", **fields}))
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+def test_no_io_at_construction(api: respx.MockRouter) -> None:
+    hook = AkoolHook(akool_conn_id="does_not_exist")
+    assert hook.akool_conn_id == "does_not_exist"
+    assert api.calls.call_count == 0
+
+
+def test_api_key_connection(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
+    set_conn(
+        monkeypatch,
+        host=BASE,
+        password="key-abcdef",
+        extra={"stream_type": "livekit", "timeout": "12", "max_attempts": 2},
+    )
+    hook = AkoolHook()
+    config = hook.get_config()
+    assert (config.base_url, config.api_key, config.client_id, config.timeout, config.max_attempts) == (
+        BASE,
+        "key-abcdef",
+        None,
+        12.0,
+        2,
+    )
+    assert hook.default_stream_type == "livekit"
+    assert hook.get_client() is hook.get_client()
+
+
+def test_token_mode_connection_and_default_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, login="client-1", password="secret-xyz")
+    config = AkoolHook().get_config()
+    assert config.base_url == "https://openapi.akool.com"
+    assert (config.client_id, config.client_secret, config.api_key) == ("client-1", "secret-xyz", None)
+
+
+def test_bad_extra_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host=BASE, password="k-123456", extra={"timeout": "soon"})
+    with pytest.raises(ValueError, match="timeout"):
+        AkoolHook().get_config()
+
+
+def test_test_connection_success(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
+    set_conn(monkeypatch, host=BASE, password="key-abcdef")
+    api.get(LIST).mock(
+        return_value=httpx.Response(200, json={"code": 1000, "msg": "OK", "data": {"count": 4, "result": []}})
+    )
+    ok, message = AkoolHook().test_connection()
+    assert ok, message
+    assert "4 streaming avatar" in message
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(200, json={"code": 1101, "msg": "invalid token"}), "rejected the credentials"),
+        (httpx.Response(404, text="<html>nginx</html>"), "does not look like the Akool API"),
+        (httpx.ConnectError("refused"), "Cannot reach"),
+    ],
+)
+def test_test_connection_failure_reasons(
+    monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter, response: object, expected: str
+) -> None:
+    set_conn(monkeypatch, host=BASE, password="key-abcdef")
+    api.get(LIST).mock(side_effect=[response])
+    ok, message = AkoolHook().test_connection()
+    assert not ok
+    assert expected in message
+    assert "key-abcdef" not in message
+
+
+def test_test_connection_never_raises_on_missing_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host=BASE)
+    ok, message = AkoolHook().test_connection()
+    assert not ok and "api_key" in message
+
+
+async def test_async_clients_shared_per_connection(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
+    TOKENS.clear()
+    set_conn(monkeypatch, host=BASE, login="cid", password="secret-123")
+    get_token = api.post("/api/open/v3/getToken").mock(
+        return_value=httpx.Response(200, json={"code": 1000, "token": "tok-shared"})
+    )
+    api.get("/api/open/v4/liveAvatar/avatar/detail").mock(
+        return_value=httpx.Response(200, json={"code": 1000, "msg": "OK", "data": {"avatar_id": "a", "status": 3}})
+    )
+    first = await AkoolHook().get_async_client()
+    second = await AkoolHook().get_async_client()
+    assert first is second
+    await first.get_avatar("a")
+    await second.get_avatar("a")
+    assert get_token.call_count == 1
+    await first.aclose()
+    TOKENS.clear()
