@@ -45,7 +45,6 @@ V3 = "/api/open/v3"
 LIVE = "/api/open/v4/liveAvatar"
 KB = "/api/open/v4/knowledge"
 SESSION_CLOSED_CODES = frozenset({1216, 1219})
-CREATE_RECONCILE_ATTEMPTS = 3
 
 
 class ListQuery(RequestModel):
@@ -176,7 +175,7 @@ class AkoolOperations:
         Not blindly retried: a create whose response was lost may have opened a paid session.
         Before each attempt the open sessions are listed; after an ambiguous failure they are
         listed again. Exactly one new open session is taken to be ours: it is closed and the
-        create repeated. More than one (concurrent creators) cannot be attributed safely, so
+        create repeated, up to ``max_attempts`` times. More than one (concurrent creators) cannot be attributed safely, so
         :class:`AkoolAmbiguousCreateError` names the candidates for the stale-session sweeper.
         """
         if request is not None and fields:
@@ -184,7 +183,8 @@ class AkoolOperations:
         if request is None:
             request = build_request(CreateSessionRequest, "session create request", fields)
         body = request.to_body()
-        for attempt in range(1, CREATE_RECONCILE_ATTEMPTS + 1):
+        attempts = self.config.max_attempts
+        for attempt in range(1, attempts + 1):
             before = yield from self._open_session_ids()
             try:
                 reply = yield Call("POST", f"{LIVE}/session/create", "session.create", json=body, idempotent=False)
@@ -203,7 +203,7 @@ class AkoolOperations:
                 if new:
                     log.warning("session create response lost; closing orphan session %s and retrying", new[0])
                     yield from self._close(new[0])
-                if attempt == CREATE_RECONCILE_ATTEMPTS:
+                if attempt == attempts:
                     raise
                 continue
             return Session.model_validate(_data(reply, "session.create"))

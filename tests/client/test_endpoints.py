@@ -93,6 +93,25 @@ def test_avatar_record_is_an_array(api: respx.MockRouter, client: AkoolClient) -
     assert [r.status for r in records] == [2]
 
 
+@pytest.mark.parametrize(
+    ("fields", "state"),
+    [
+        ({"status": 3, "available": True}, "ready"),
+        ({"status": 3, "available": False}, "pending"),
+        ({"status": 3}, "ready"),
+        ({"status": 2, "available": True}, "pending"),
+        ({"status": 4, "available": False}, "failed"),
+        ({"available": True}, "ready"),
+        ({}, "pending"),
+    ],
+)
+def test_avatar_state_combines_status_and_available(
+    api: respx.MockRouter, client: AkoolClient, fields: dict[str, Any], state: str
+) -> None:
+    api.get("/api/open/v4/liveAvatar/avatar/detail").mock(return_value=ok({"avatar_id": "x", **fields}))
+    assert client.get_avatar("x").state == state
+
+
 def test_avatar_detail_without_status_uses_available(api: respx.MockRouter, client: AkoolClient) -> None:
     api.get("/api/open/v4/liveAvatar/avatar/detail").mock(return_value=ok({"avatar_id": "x", "available": False}))
     assert client.get_avatar("x").state == "pending"

@@ -59,13 +59,14 @@ class _AvatarFields(ResponseModel):
 
     @property
     def state(self) -> AvatarState:
-        """Readiness from ``status`` when present, else from ``available`` (§2.1 note)."""
-        if self.status is not None:
-            if self.status == AvatarStatus.READY:
-                return "ready"
-            if self.status == AvatarStatus.FAILED:
-                return "failed"
+        """Readiness: status 4 is failed; ``available: false`` vetoes use even at status 3;
+        otherwise ``status`` decides when present, else ``available`` (§2.1 note, §3)."""
+        if self.status == AvatarStatus.FAILED:
+            return "failed"
+        if self.available is False:
             return "pending"
+        if self.status is not None:
+            return "ready" if self.status == AvatarStatus.READY else "pending"
         return "ready" if self.available else "pending"
 
 
