@@ -29,7 +29,7 @@ def load_dag(dag_id: str) -> Any:
     """Parse ``dags/`` and return one DAG, failing on any import error in the folder."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS))
     assert not bag.import_errors, f"DAG import errors: {bag.import_errors}"
     dag = bag.get_dag(dag_id)
     assert dag is not None, f"no DAG {dag_id!r} in {DAGS}; found {sorted(bag.dag_ids)}"
