@@ -52,9 +52,7 @@ TRTC_LIMITS = TransportLimits(max_message_bytes=960, bytes_per_second=8000, mess
 # documents no per-client data rate: the reliable channel is congestion-controlled SCTP. The rates
 # below only stop a runaway loop from flooding the room; speech consumes a few hundred bytes per
 # second, so they never slow a real session down.
-LIVEKIT_LIMITS = TransportLimits(
-    max_message_bytes=15_000, bytes_per_second=1_000_000, messages_per_second=100
-)
+LIVEKIT_LIMITS = TransportLimits(max_message_bytes=15_000, bytes_per_second=1_000_000, messages_per_second=100)
 
 # akool-sim emulates Agora's channel by default (1,024 B hard cap, 6,000 B/s, 30 msg/s).
 SIM_LIMITS = AGORA_LIMITS
