@@ -124,12 +124,12 @@ def build_key(
             segments = (_clean_segment(part) for part in re.split(r"[/\\]", str(raw)))
             values[name] = "/".join(seg for seg in segments if seg)
     rendered = template.format(**values)
-    segments = [seg for seg in rendered.split("/") if seg]
-    if any(seg in (".", "..") for seg in segments):
+    parts = [seg for seg in rendered.split("/") if seg]
+    if any(seg in (".", "..") for seg in parts):
         raise ValueError("build_key: template contains a '.' or '..' segment")
-    if not segments:
+    if not parts:
         raise ValueError("build_key: key is empty")
-    key = "/".join(segments)
+    key = "/".join(parts)
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise ValueError(f"build_key: key is longer than {MAX_KEY_BYTES} bytes")
     return key

@@ -66,7 +66,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based)."""
-        base = min(self.backoff_max, self.backoff_initial * (2 ** (retry_number - 1)))
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
         return base * random.uniform(0.5, 1.0)
 
 

@@ -57,8 +57,8 @@ def validate_source_url(url: str, *, field: str = "source_url", allowed_hosts: f
         raise SourceURLError(f"{field}: malformed URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        shown = scheme or "(none)"
-        raise SourceURLError(f"{field}: scheme {shown!r} is not allowed (only http, https)")
+        shown = repr(scheme) if scheme else "(none)"
+        raise SourceURLError(f"{field}: scheme {shown} is not allowed (only http, https)")
     if not host:
         raise SourceURLError(f"{field}: URL has no host")
     if not host_allowed(host, allowed_hosts):

@@ -1,0 +1,64 @@
+"""Archive Akool resources (valid for 7 days) to S3: streaming copier, batch runner, manifest.
+
+Airflow-free: everything takes a boto3 S3 client and an ``httpx.Client``, so it also runs from a
+plain script.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_akool.archive.batch import BatchProgress, archive_resources, expiry_order
+from airflow_provider_akool.archive.copier import CopyOptions, CopyResult, copy_url_to_s3
+from airflow_provider_akool.archive.errors import (
+    ArchiveError,
+    CopyCancelledError,
+    DownloadError,
+    IntegrityError,
+    ResourceExpiredError,
+    SourceURLError,
+    UploadError,
+)
+from airflow_provider_akool.archive.keys import (
+    DEFAULT_KEY_TEMPLATE,
+    build_key,
+    file_name_from_url,
+    sanitize_file_name,
+)
+from airflow_provider_akool.archive.manifest import Manifest, ManifestTotals, write_manifest
+from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
+from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, MIN_PART_SIZE
+from airflow_provider_akool.archive.progress import ProgressCallback, format_bytes, format_progress
+from airflow_provider_akool.archive.source import RetryPolicy
+from airflow_provider_akool.archive.urls import validate_source_url
+
+__all__ = [
+    "DEFAULT_KEY_TEMPLATE",
+    "DEFAULT_PART_SIZE",
+    "MIN_PART_SIZE",
+    "ArchiveError",
+    "ArchiveResult",
+    "ArchiveStatus",
+    "BatchProgress",
+    "CopyCancelledError",
+    "CopyOptions",
+    "CopyResult",
+    "DownloadError",
+    "IntegrityError",
+    "Manifest",
+    "ManifestTotals",
+    "ProgressCallback",
+    "ResourceExpiredError",
+    "ResourceSpec",
+    "RetryPolicy",
+    "SourceURLError",
+    "UploadError",
+    "archive_resources",
+    "build_key",
+    "copy_url_to_s3",
+    "expiry_order",
+    "file_name_from_url",
+    "format_bytes",
+    "format_progress",
+    "sanitize_file_name",
+    "validate_source_url",
+    "write_manifest",
+]

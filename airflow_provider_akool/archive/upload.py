@@ -1,0 +1,259 @@
+"""Writing one object to S3: a single PUT, or a multipart upload with parts sent concurrently.
+
+Parts go to a small thread pool while the caller downloads the next one; a semaphore blocks the
+caller once ``concurrency`` parts are in flight, which is what bounds memory. The multipart
+upload is created lazily (a body smaller than one part never starts one) and :meth:`abort`
+waits for running part uploads before aborting, so no parts are left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_akool.archive.errors import UploadError
+from airflow_provider_akool.archive.parts import MAX_PART_SIZE
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _s3_error_text(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".strip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ObjectWriter:
+    """Uploads one S3 object with fixed content type, encoding and initial user metadata."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        content_encoding: str | None,
+        metadata: dict[str, str],
+        concurrency: int,
+    ) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self._content_type = content_type
+        self._content_encoding = content_encoding
+        self._metadata = dict(metadata)
+        self._concurrency = concurrency
+        self._lock = threading.Lock()
+        self._bytes_uploaded = 0
+        self._start_state()
+
+    def _start_state(self) -> None:
+        self._upload_id: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = threading.BoundedSemaphore(self._concurrency)
+        self._futures: list[Future[CompletedPartTypeDef]] = []
+        self._next_part = 1
+        self.completed_etag: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """``s3://bucket/key`` of the object being written."""
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def bytes_uploaded(self) -> int:
+        """Bytes accepted by S3 so far, over every attempt (discarded restarts included)."""
+        with self._lock:
+            return self._bytes_uploaded
+
+    @property
+    def multipart(self) -> bool:
+        """True once a multipart upload has been started."""
+        return self._upload_id is not None
+
+    @property
+    def parts(self) -> int:
+        """Number of parts submitted to the current multipart upload."""
+        return self._next_part - 1
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (ClientError, BotoCoreError) as exc:
+            raise UploadError(f"S3 {operation} failed for {self.uri}: {_s3_error_text(exc)}") from exc
+
+    def _object_args(self, metadata: dict[str, str]) -> dict[str, Any]:
+        args: dict[str, Any] = {"ContentType": self._content_type, "Metadata": metadata}
+        if self._content_encoding:
+            args["ContentEncoding"] = self._content_encoding
+        return args
+
+    def put_single(self, data: bytes | bytearray, sha256_digest: bytes, metadata: dict[str, str]) -> None:
+        """Write the whole object with one PUT; S3 verifies ``ChecksumSHA256`` against the body."""
+        checksum = base64.b64encode(sha256_digest).decode("ascii")
+        self._call(
+            "PutObject",
+            lambda: self._s3.put_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=bytes(data),
+                ChecksumSHA256=checksum,
+                **self._object_args(metadata),
+            ),
+        )
+        with self._lock:
+            self._bytes_uploaded += len(data)
+
+    def add_part(self, data: bytearray) -> None:
+        """Queue the next part; blocks while ``concurrency`` parts are in flight.
+
+        Ownership of ``data`` passes to the writer. Raises :class:`UploadError` if an earlier part
+        failed.
+        """
+        self._raise_failed_part()
+        if self._upload_id is None:
+            created = self._call(
+                "CreateMultipartUpload",
+                lambda: self._s3.create_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    ChecksumAlgorithm="CRC32",
+                    **self._object_args(self._metadata),
+                ),
+            )
+            self._upload_id = created["UploadId"]
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="akool-archive-part")
+        assert self._pool is not None
+        self._slots.acquire()
+        self._raise_failed_part()
+        number = self._next_part
+        self._next_part += 1
+        future = self._pool.submit(self._upload_part, self._upload_id, number, data)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+
+    def _upload_part(self, upload_id: str, number: int, data: bytearray) -> CompletedPartTypeDef:
+        response = self._call(
+            f"UploadPart {number}",
+            lambda: self._s3.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=cast("bytes", data),  # botocore accepts bytearray blobs; the stubs do not
+                ChecksumAlgorithm="CRC32",
+            ),
+        )
+        with self._lock:
+            self._bytes_uploaded += len(data)
+        part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
+        if "ChecksumCRC32" in response:
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        return part
+
+    def _raise_failed_part(self) -> None:
+        for future in self._futures:
+            if future.done() and not future.cancelled():
+                error = future.exception()
+                if error is not None:
+                    raise error
+
+    def complete(self) -> str:
+        """Wait for every part, complete the upload and return the object's ETag."""
+        if self._upload_id is None:
+            raise RuntimeError("complete() without any part")
+        upload_id = self._upload_id
+        parts = [future.result() for future in self._futures]
+        self._shutdown_pool()
+        response = self._call(
+            "CompleteMultipartUpload",
+            lambda: self._s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            ),
+        )
+        self.completed_etag = response.get("ETag")
+        self._upload_id = None
+        return self.completed_etag or ""
+
+    def replace_metadata(self, metadata: dict[str, str], size: int) -> None:
+        """Copy the completed object onto itself with ``metadata`` (e.g. the final sha256).
+
+        S3 fixes metadata when a multipart upload is created, before the checksum is known. The
+        copy is conditional on the ETag just written; if it fails, the object is deleted so that
+        no object without its checksum stays at the key.
+        """
+        copy_source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": self.key}
+        # ChecksumAlgorithm makes S3 compute a full-object checksum for the copy instead of keeping
+        # the multipart (composite) one.
+        args = {**self._object_args(metadata), "MetadataDirective": "REPLACE", "ChecksumAlgorithm": "CRC32"}
+        try:
+            if size <= MAX_PART_SIZE:
+                extra: dict[str, Any] = {}
+                if self.completed_etag:
+                    extra["CopySourceIfMatch"] = self.completed_etag
+                self._call(
+                    "CopyObject",
+                    lambda: self._s3.copy_object(
+                        Bucket=self.bucket, Key=self.key, CopySource=copy_source, **args, **extra
+                    ),
+                )
+            else:  # CopyObject is limited to 5 GiB; the managed copy switches to UploadPartCopy
+                from boto3.s3.transfer import TransferConfig
+
+                config = TransferConfig(multipart_threshold=MAX_PART_SIZE, multipart_chunksize=MAX_PART_SIZE)
+                self._call(
+                    "Copy",
+                    lambda: self._s3.copy(
+                        copy_source,
+                        self.bucket,
+                        self.key,
+                        ExtraArgs=args,
+                        Config=config,
+                    ),
+                )
+        except BaseException:
+            self.delete_completed()
+            raise
+
+    def delete_completed(self) -> None:
+        """Best-effort removal of an object this writer completed (cleanup after a later failure)."""
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=self.key)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not delete %s after a failed copy: %s", self.uri, _s3_error_text(exc))
+
+    def _shutdown_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def abort(self) -> None:
+        """Stop queued parts, wait for running ones, and abort the multipart upload (idempotent)."""
+        for future in self._futures:
+            future.cancel()
+        self._shutdown_pool()
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is None:
+            return
+        try:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not abort multipart upload of %s: %s", self.uri, _s3_error_text(exc))
+
+    def reset(self) -> None:
+        """Abort the current upload and start afresh (the source restarted from byte 0)."""
+        self.abort()
+        self._start_state()
