@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 
@@ -49,10 +50,8 @@ class SimClock:
             if self._advanced is None:
                 self._advanced = asyncio.Event()
             event = self._advanced
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=self.real_seconds(remaining) + 0.0005)
-            except TimeoutError:
-                pass
 
     async def sleep(self, sim_seconds: float) -> None:
         await self.sleep_until(self.now() + sim_seconds)

@@ -43,7 +43,7 @@ class SimConfig(BaseModel):
 
     api_key: str = "sim-api-key"
     client_id: str = "sim-client-id"
-    client_secret: str = "sim-client-secret"
+    client_secret: str = "sim-client-secret"  # noqa: S105 - a well-known test credential
     time_scale: float = Field(default=1.0, gt=0)
     seed: int = 0
 

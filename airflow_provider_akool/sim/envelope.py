@@ -92,10 +92,17 @@ def as_number(value: Any, field: str) -> float:
         raise invalid(field, "must be a number") from exc
 
 
-def as_str(value: Any, field: str, *, required: bool = False, max_len: int | None = None) -> str | None:
+def need_str(value: Any, field: str) -> str:
+    """A required, non-empty string."""
+    text = as_str(value, field)
+    if not text:
+        raise invalid(field, "is required")
+    return text
+
+
+def as_str(value: Any, field: str, *, max_len: int | None = None) -> str | None:
+    """An optional string; None stays None."""
     if value is None or value == "":
-        if required:
-            raise invalid(field, "is required")
         return None if value is None else ""
     if not isinstance(value, str):
         raise invalid(field, "must be a string")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import SimClock
-from .envelope import KB_EXISTS, KB_NOT_FOUND, AkoolError, as_int, as_str, invalid
+from .envelope import KB_EXISTS, KB_NOT_FOUND, AkoolError, as_int, as_str, invalid, need_str
 from .ids import SIM_TEAM_ID, SIM_UID, IdFactory
 
 MAX_DOC_BYTES = 104_857_600
@@ -21,8 +21,8 @@ def _docs(value: Any) -> list[dict[str, Any]]:
     for i, doc in enumerate(value):
         if not isinstance(doc, dict):
             raise invalid(f"docs[{i}]", "must be an object with name, url, size")
-        name = as_str(doc.get("name"), f"docs[{i}].name", required=True)
-        url = as_str(doc.get("url"), f"docs[{i}].url", required=True)
+        name = need_str(doc.get("name"), f"docs[{i}].name")
+        url = need_str(doc.get("url"), f"docs[{i}].url")
         size = as_int(doc.get("size"), f"docs[{i}].size", default=0)
         if size < 0 or size > MAX_DOC_BYTES:
             raise invalid(f"docs[{i}].size", f"must be between 0 and {MAX_DOC_BYTES} bytes")

@@ -62,6 +62,7 @@ class SimState:
         self.tokens: dict[str, dict[str, Any]] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=cfg.request_log_limit)
         self.request_seq = 0
+        self.close_calls = 0  # alternates the two documented close response shapes
         self.violations: deque[dict[str, Any]] = deque(maxlen=_EVENT_LOG_LIMIT)
         self.violation_counts: Counter[str] = Counter()
         self.ignored: deque[dict[str, Any]] = deque(maxlen=_EVENT_LOG_LIMIT)
