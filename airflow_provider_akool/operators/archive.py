@@ -1,0 +1,458 @@
+"""AkoolArchiveToS3Operator: copy Akool's 7-day resources into S3, with a manifest and Asset events."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from airflow.sdk import Asset, AssetAlias, BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from mypy_boto3_s3.client import S3Client
+
+    from airflow_provider_akool.archive import ArchiveResult, ResourceSpec
+
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+DEFAULT_ASSET_ALIAS = "akool_archive"
+SUMMARY_XCOM_KEY = "archive_summary"
+MAX_NAMED_FAILURES = 20
+_SCHEMES = ("http", "https")
+
+
+def _templated(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _as_list(value: object) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes | dict):
+        return [value]
+    return list(value) if isinstance(value, Iterable) else [value]
+
+
+def check_bucket(value: object) -> str:
+    """The bucket name, or ValueError naming ``s3_bucket``."""
+    if not isinstance(value, str) or not BUCKET_RE.match(value):
+        raise ValueError(f"s3_bucket: must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'); got {value!r}")
+    return value
+
+
+def check_manifest_key(value: object) -> str | None:
+    """None (use the per-run default) or a relative key without '.'/'..'/empty segments."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value.startswith("/") or len(value.encode("utf-8")) > 1024:
+        raise ValueError("manifest_key: must be a relative S3 key of at most 1024 bytes")
+    if any(seg in ("", ".", "..") for seg in value.split("/")) or "\\" in value:
+        raise ValueError("manifest_key: must not contain empty, '.' or '..' segments or backslashes")
+    return value
+
+
+def asset_uri(bucket: str, key: str) -> str:
+    """``s3://bucket/key`` with the key percent-encoded where RFC 3986 needs it (sanitised keys are unchanged)."""
+    return f"s3://{bucket}/{quote(key, safe='/()')}"
+
+
+class _RedactQuery(logging.Filter):
+    """Cuts query strings from URLs in httpx's request log lines (signed CDN URLs carry credentials)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                str(arg).split("?", 1)[0] + "?…" if "://" in str(arg) and "?" in str(arg) else arg
+                for arg in record.args
+            )
+        return True
+
+
+class _ProgressLog:
+    """Batch progress for the task log: one line per finished resource, and at most one progress
+    line per ``interval`` with bytes transferred, overall rate and each in-flight copy's ETA."""
+
+    def __init__(self, log: Any, total: int, interval: float) -> None:
+        self._log, self._total, self._interval = log, total, interval
+        self._lock = threading.Lock()
+        self._active: dict[str, tuple[int, int | None, float]] = {}
+        self._finished = 0
+        self._finished_bytes = 0
+        self._started = time.monotonic()
+        self._last = self._started
+
+    def progress(self, name: str, done: int, total: int | None, elapsed: float) -> None:
+        from airflow_provider_akool.archive import format_bytes, format_progress
+
+        with self._lock:
+            self._active[name] = (done, total, elapsed)
+            now = time.monotonic()
+            if now - self._last < self._interval:
+                return
+            self._last = now
+            moved = self._finished_bytes + sum(d for d, _, _ in self._active.values())
+            wall = max(now - self._started, 1e-6)
+            items = list(self._active.items())
+            flying = "; ".join(f"{n}: {format_progress(d, t, e)}" for n, (d, t, e) in items[:4])
+            flying += f"; and {len(items) - 4} more" if len(items) > 4 else ""
+            self._log.info(
+                "Archive progress: %d/%d resources finished, %s transferred at %s/s; in flight: %s",
+                self._finished, self._total, format_bytes(moved), format_bytes(moved / wall), flying or "none",
+            )
+
+    def result(self, result: ArchiveResult) -> None:
+        from airflow_provider_akool.archive import format_bytes
+
+        with self._lock:
+            self._active.pop(result.name, None)
+            self._finished += 1
+            self._finished_bytes += result.bytes_downloaded
+            step = f"[{self._finished}/{self._total}]"
+        status = result.status.value
+        if status == "archived":
+            self._log.info(
+                "%s archived %s -> %s (%s in %.1f s, sha256 %s)",
+                step, result.name, result.s3_uri, format_bytes(result.size or 0), result.elapsed_s,
+                (result.sha256 or "")[:16],
+            )
+        elif status == "skipped":
+            self._log.info("%s skipped %s: %s", step, result.name, result.reason)
+        elif status == "expired":
+            self._log.warning("%s expired %s: %s", step, result.name, result.reason)
+        else:
+            self._log.error("%s FAILED %s: %s", step, result.name, result.reason)
+
+
+class AkoolArchiveToS3Operator(BaseOperator):
+    """Archive Akool resources (valid for 7 days, akool-api.md §5.4) to S3, streamed and verified.
+
+    What to archive (any mix; a URL listed twice is archived once): ``sources`` — URLs or
+    records from upstream tasks (XComArg-friendly): the avatar operator's record, voice records,
+    ``Avatar``/``Voice`` dumps or ``ResourceSpec``-shaped dicts; nested lists are flattened and
+    ``None`` skipped — and/or ``avatar_ids``, ``all_avatars``, ``all_voices`` (Akool API).
+
+    Copies run soonest-to-expire first, ``max_concurrency`` at a time. An object already
+    archived with the same content is skipped; a 403/410 source is recorded as ``expired``; any
+    other failure is recorded and the rest continue. The manifest (per resource: source URL, S3
+    URI, size, sha256, content type, created/expires at, status, reason) goes to ``manifest_key``
+    or ``<prefix>/manifests/<dag_id>/<run_id>/<task_id>.json`` (a retry replaces it); then the
+    task fails if anything failed, naming each. The returned summary (also pushed as
+    ``archive_summary`` before failing) has counts, ``bytes_uploaded`` (0 on a re-run),
+    ``bytes_stored``, failed/expired names, ``manifest_uri`` and ``asset_events``.
+
+    Signed URLs carry a credential in the query string. The full URL is fetched, but names, the
+    manifest's ``source_url``, Asset event extras and httpx's log lines keep only scheme, host,
+    path and parameter names (values become ``REDACTED``): the manifest outlives the signature
+    and has more readers than the task. Skipping compares a hash of the full URL instead. (The
+    copier's ``source-url`` object metadata still holds the full URL.)
+
+    Asset events: every object archived by this task (or, on a retry, by an earlier try of the
+    same run) is added to the ``AssetAlias(asset_alias)`` outlet as ``Asset("s3://bucket/key")``
+    with extra sha256, size, content_type, resource. Airflow keeps outlet events only when the
+    task succeeds; skipped objects emit none.
+
+    :param s3_bucket: destination bucket (templated).
+    :param sources: URLs or records, see above (templated).
+    :param avatar_ids: avatars to look up through the API (templated).
+    :param all_avatars: archive every avatar listed on ``avatar_platforms`` (open, aigc).
+    :param all_voices: archive the preview of every voice of ``voice_types`` (1 clones, 2 Akool).
+    :param s3_prefix: first key segment(s) (templated).
+    :param key_template: ``{prefix}``, ``{kind}``, ``{owner_id}``, ``{file_name}`` (templated;
+        default ``{prefix}/{kind}/{owner_id}/{file_name}``), each sanitised (no ``..``, no
+        absolute paths). Kinds: avatar-video, avatar-modified-video, avatar-thumbnail,
+        voice-preview, url.
+    :param manifest_key: S3 key of the manifest JSON (templated).
+    :param aws_conn_id: AWS connection, used through ``S3Hook`` (templated).
+    :param akool_conn_id: Akool connection, used only for discovery (templated).
+    :param max_concurrency: resources copied at the same time (1-64).
+    :param upload_concurrency: parts of one object in flight (1-64); memory per copy is about
+        ``part_size x (upload_concurrency + 1)``.
+    :param part_size: base multipart part size (>= 5 MiB; grown for huge objects).
+    :param skip_existing: keep objects already archived with the same content.
+    :param allowed_schemes: subset of http, https; file://, ftp:// and others are never fetched.
+    :param allowed_hosts: only fetch from these hosts (``.example.com`` also matches subdomains).
+    :param asset_alias: name of the AssetAlias outlet; None emits no Asset events.
+    :param progress_interval: seconds between progress lines in the task log.
+    """
+
+    template_fields: Sequence[str] = (
+        "sources", "avatar_ids", "s3_bucket", "s3_prefix", "key_template", "manifest_key",
+        "aws_conn_id", "akool_conn_id", "allowed_hosts",
+    )
+    template_fields_renderers = {"sources": "json"}
+    ui_color = "#e3f2e1"
+
+    def __init__(
+        self,
+        *,
+        s3_bucket: str,
+        sources: Any = None,
+        avatar_ids: Sequence[str] | str | None = None,
+        all_avatars: bool = False,
+        all_voices: bool = False,
+        avatar_platforms: Sequence[str] = ("open",),
+        voice_types: Sequence[int] = (1, 2),
+        s3_prefix: str = "akool",
+        key_template: str | None = None,
+        manifest_key: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        akool_conn_id: str = "akool_default",
+        max_concurrency: int = 4,
+        upload_concurrency: int = 4,
+        part_size: int | None = None,
+        skip_existing: bool = True,
+        allowed_schemes: Sequence[str] = _SCHEMES,
+        allowed_hosts: Sequence[str] | None = None,
+        asset_alias: str | None = DEFAULT_ASSET_ALIAS,
+        progress_interval: float = 15.0,
+        **kwargs: Any,
+    ) -> None:
+        if asset_alias is not None and (not isinstance(asset_alias, str) or not asset_alias.strip()):
+            raise ValueError("asset_alias: must be a non-empty name, or None for no Asset events")
+        if asset_alias:
+            kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), AssetAlias(name=asset_alias)]
+        super().__init__(**kwargs)
+        if sources is None and not avatar_ids and not all_avatars and not all_voices:
+            raise ValueError("sources: nothing to archive; give sources, avatar_ids, all_avatars or all_voices")
+        if not _templated(s3_bucket):
+            check_bucket(s3_bucket)
+        for name, value in (("max_concurrency", max_concurrency), ("upload_concurrency", upload_concurrency)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+                raise ValueError(f"{name}: must be an integer between 1 and 64 (got {value!r})")
+        if part_size is not None and (isinstance(part_size, bool) or not isinstance(part_size, int)
+                                      or part_size < 5 * 1024 * 1024):
+            raise ValueError(f"part_size: must be an integer of at least 5 MiB (got {part_size!r})")
+        if progress_interval < 0:
+            raise ValueError(f"progress_interval: must not be negative (got {progress_interval!r})")
+        schemes = {str(s).lower() for s in _as_list(allowed_schemes)}
+        if not schemes or not schemes <= set(_SCHEMES):
+            raise ValueError(f"allowed_schemes: must be a non-empty subset of http, https (got {sorted(schemes)})")
+        if not set(_as_list(avatar_platforms)) <= {"open", "aigc"}:
+            raise ValueError(f"avatar_platforms: allowed values are 'open', 'aigc' (got {avatar_platforms!r})")
+        if not set(_as_list(voice_types)) <= {1, 2}:
+            raise ValueError(f"voice_types: allowed values are 1 (your clones), 2 (Akool voices) (got {voice_types!r})")
+        if not _templated(manifest_key):
+            check_manifest_key(manifest_key)
+        literal = [sources] if isinstance(sources, str) else sources if isinstance(sources, list | tuple) else []
+        for index, item in enumerate(literal):  # literal URLs fail at parse time
+            if isinstance(item, str) and not _templated(item):
+                scheme = urlsplit(item.strip()).scheme.lower()
+                if scheme not in schemes:
+                    raise ValueError(f"sources[{index}]: scheme {scheme or '(none)'!r} is not allowed "
+                                     f"(only {', '.join(sorted(schemes))})")
+        self.s3_bucket = s3_bucket
+        self.sources = sources
+        self.avatar_ids = avatar_ids
+        self.all_avatars = all_avatars
+        self.all_voices = all_voices
+        self.avatar_platforms = tuple(_as_list(avatar_platforms))
+        self.voice_types = tuple(_as_list(voice_types))
+        self.s3_prefix = s3_prefix
+        self.key_template = key_template
+        self.manifest_key = manifest_key
+        self.aws_conn_id = aws_conn_id
+        self.akool_conn_id = akool_conn_id
+        self.max_concurrency = max_concurrency
+        self.upload_concurrency = upload_concurrency
+        self.part_size = part_size
+        self.skip_existing = skip_existing
+        self.allowed_schemes = tuple(sorted(schemes))
+        self.allowed_hosts = allowed_hosts
+        self.asset_alias = asset_alias
+        self.progress_interval = float(progress_interval)
+        self._cancel: threading.Event | None = None
+
+    # -- input ---------------------------------------------------------------------------------
+    def _inputs(self) -> tuple[list[ResourceSpec], list[str], str, str, str | None]:
+        """Rendered and checked (specs from sources, avatar ids, bucket, key template, manifest key)."""
+        from airflow_provider_akool.archive import DEFAULT_KEY_TEMPLATE, build_key
+        from airflow_provider_akool.archive.discovery import specs_from_inputs
+
+        try:
+            bucket = check_bucket(self.s3_bucket)
+            template = self.key_template or DEFAULT_KEY_TEMPLATE
+            try:
+                build_key(template, source_url="https://h/f", prefix="p", kind="k", owner_id="o", file_name="f")
+            except ValueError as exc:
+                raise ValueError(f"key_template: {exc}") from None
+            manifest_key = check_manifest_key(self.manifest_key)
+            hosts = _as_list(self.allowed_hosts) or None
+            if hosts is not None and not all(isinstance(h, str) and h.strip() for h in hosts):
+                raise ValueError("allowed_hosts: must be a list of host names")
+            specs = specs_from_inputs(
+                self.sources, field="sources", schemes=frozenset(self.allowed_schemes), allowed_hosts=hosts
+            )
+            ids = [str(i).strip() for i in _as_list(self.avatar_ids)]
+            bad = [i for i in ids if not i or len(i) > 128 or any(c.isspace() or c in "/\\?#" for c in i)]
+            if bad:
+                raise ValueError(f"avatar_ids: not avatar ids: {bad[:5]!r}")
+        except ValueError as exc:
+            raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
+        return specs, list(dict.fromkeys(ids)), bucket, template, manifest_key
+
+    def _discover(self, ids: list[str]) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
+        from airflow_provider_akool.archive.discovery import discover_avatars, discover_voices
+        from airflow_provider_akool.hooks.akool import AkoolHook
+
+        if not (ids or self.all_avatars or self.all_voices):
+            return [], []
+        with AkoolHook(akool_conn_id=self.akool_conn_id).get_client() as client:
+            specs, problems = discover_avatars(
+                client, avatar_ids=ids, all_avatars=self.all_avatars, platforms=self.avatar_platforms
+            )
+            if self.all_voices:
+                specs += discover_voices(client, voice_types=self.voice_types)
+        self.log.info("Discovered %d resource URL(s) through the Akool API", len(specs))
+        return specs, problems
+
+    def _s3_client(self) -> S3Client:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from botocore.config import Config
+
+        hook = S3Hook(aws_conn_id=self.aws_conn_id)
+        # Worker threads share the client: one pooled connection per part in flight (see batch.py).
+        pool = Config(max_pool_connections=self.max_concurrency * self.upload_concurrency + 4)
+        client: S3Client = hook.get_client_type(config=hook.config.merge(pool))
+        return client
+
+    def _default_manifest_key(self, context: Context, prefix: str) -> str:
+        from airflow_provider_akool.archive import build_key
+
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        suffix = f"-{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+        return build_key(
+            "{prefix}/manifests/{dag}/{run}/{file_name}",
+            prefix=prefix, dag=ti.dag_id, run=ti.run_id, file_name=f"{ti.task_id}{suffix}.json",
+        )
+
+    # -- execute -------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        import httpx
+        from botocore.exceptions import ClientError
+
+        from airflow_provider_akool.archive import (
+            DEFAULT_PART_SIZE,
+            CopyOptions,
+            Manifest,
+            archive_resources,
+            format_bytes,
+            write_manifest,
+        )
+        from airflow_provider_akool.archive.discovery import dedupe, redact_url, refuse_disallowed
+
+        given, ids, bucket, template, manifest_key = self._inputs()
+        s3 = self._s3_client()
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket", "NotFound"):
+                raise AirflowFailException(f"s3_bucket: bucket {bucket!r} does not exist") from None
+            # 403: the role may write objects without ListBucket; let the copies find out.
+        discovered, problems = self._discover(ids)
+        fetchable, refused = refuse_disallowed(
+            discovered, schemes=frozenset(self.allowed_schemes), allowed_hosts=_as_list(self.allowed_hosts) or None
+        )
+        specs = dedupe([*given, *fetchable])
+        pre_failed = [*problems, *refused]
+        if not specs:
+            self.log.warning("No resource URL to archive (inputs and discovery gave none)")
+        options = CopyOptions(
+            part_size=self.part_size or DEFAULT_PART_SIZE,
+            upload_concurrency=self.upload_concurrency,
+            allowed_hosts=frozenset(_as_list(self.allowed_hosts)) or None,
+            progress_interval=min(self.progress_interval / 2, 5.0),
+            skip_existing=self.skip_existing,
+        )
+        self.log.info(
+            "Archiving %d resource(s) to s3://%s/%s, %d at a time, soonest-to-expire first",
+            len(specs), bucket, self.s3_prefix, self.max_concurrency,
+        )
+        progress = _ProgressLog(self.log, len(specs), self.progress_interval)
+        self._cancel = threading.Event()
+        redact = _RedactQuery()
+        logging.getLogger("httpx").addFilter(redact)
+        try:
+            with httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0)) as http:
+                results = archive_resources(
+                    specs, s3_client=s3, http_client=http, bucket=bucket, prefix=self.s3_prefix,
+                    key_template=template, max_concurrency=self.max_concurrency, options=options,
+                    progress=progress.progress, on_result=progress.result, cancel=self._cancel,
+                )
+        finally:
+            logging.getLogger("httpx").removeFilter(redact)
+        entries = [r.model_copy(update={"source_url": redact_url(r.source_url)}) for r in [*pre_failed, *results]]
+        manifest = Manifest.from_results(entries, bucket=bucket, prefix=self.s3_prefix)
+        uri = write_manifest(manifest, s3, key=manifest_key or self._default_manifest_key(context, self.s3_prefix))
+        events = self._emit_assets(context, s3, bucket, entries)
+        summary = {**manifest.summary(manifest_uri=uri), "bucket": bucket, "asset_events": events}
+        self.log.info(
+            "Archive done: %s; %s uploaded; manifest %s",
+            ", ".join(f"{n} {s}" for s, n in summary["counts"].items()), format_bytes(manifest.totals.bytes_uploaded),
+            uri,
+        )
+        failed = [e for e in entries if e.status.value == "failed"]
+        if failed:
+            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
+            named = "; ".join(f"{e.name} ({e.reason})" for e in failed[:MAX_NAMED_FAILURES])
+            more = f"; and {len(failed) - MAX_NAMED_FAILURES} more" if len(failed) > MAX_NAMED_FAILURES else ""
+            raise AirflowException(f"{len(failed)} of {len(entries)} resource(s) failed: {named}{more}; manifest {uri}")
+        return summary
+
+    def on_kill(self) -> None:
+        """Stop queued copies and abort the running multipart uploads (no partial objects remain)."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # -- Asset events --------------------------------------------------------------------------
+    def _emit_assets(self, context: Context, s3: S3Client, bucket: str, entries: list[ArchiveResult]) -> int:
+        if not self.asset_alias:
+            return 0
+        chosen = [e for e in entries if e.status.value == "archived"]
+        chosen += self._archived_by_earlier_try(context, s3, bucket, entries)
+        accessor = context["outlet_events"][AssetAlias(name=self.asset_alias)]
+        emitted = 0
+        for entry in chosen:
+            if not entry.key:
+                continue
+            try:
+                asset = Asset(uri=asset_uri(bucket, entry.key))
+            except (ValueError, TypeError) as exc:
+                self.log.warning("No Asset event for %s: %s", entry.name, exc)
+                continue
+            extra: dict[str, Any] = {"sha256": entry.sha256, "size": entry.size, "content_type": entry.content_type,
+                                     "resource": entry.name}
+            accessor.add(asset, extra=extra)
+            emitted += 1
+        return emitted
+
+    def _archived_by_earlier_try(
+        self, context: Context, s3: S3Client, bucket: str, entries: list[ArchiveResult]
+    ) -> list[ArchiveResult]:
+        """Skipped objects whose ``archived-at`` is after the DAG run started: an earlier try of this
+        run archived them, but its Asset events were dropped because that try failed."""
+        from airflow_provider_akool.archive.existing import META_ARCHIVED_AT, head_destination
+
+        ti, dag_run = context["ti"], context.get("dag_run")
+        since = getattr(dag_run, "start_date", None)
+        if (getattr(ti, "try_number", 1) or 1) <= 1 or not isinstance(since, datetime):
+            return []
+        since = since.replace(microsecond=0)  # archived-at has whole seconds
+        found: list[ArchiveResult] = []
+        for entry in entries:
+            if entry.status.value != "skipped" or not entry.key:
+                continue
+            try:
+                stored = head_destination(s3, bucket, entry.key)
+                stamp = stored.metadata.get(META_ARCHIVED_AT) if stored else None
+                if stamp and datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= since:
+                    found.append(entry)
+            except Exception as exc:  # an Asset event is not worth failing the task for
+                self.log.warning("Could not read archived-at of %s: %s", entry.key, exc)
+        return found
