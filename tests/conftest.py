@@ -25,4 +25,4 @@ os.environ.pop("AIRFLOW_CONN_AKOOL_DEFAULT", None)
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-pytest_plugins = ["airflow_support"]
+pytest_plugins = ["airflow_support", "s3_support"]

@@ -43,7 +43,7 @@ from airflow_provider_akool.archive.source import (
     head_source,
 )
 from airflow_provider_akool.archive.upload import ObjectWriter
-from airflow_provider_akool.archive.urls import ascii_metadata_value, normalise_hosts, validate_source_url
+from airflow_provider_akool.archive.urls import ascii_metadata_value, normalise_hosts, redact_url, validate_source_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -121,6 +121,8 @@ def _validate_target(bucket: str, key: str, expected_sha256: str | None, expecte
         raise ValueError("bucket: must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
     if not isinstance(key, str) or not key or key.startswith("/") or len(key.encode("utf-8")) > 1024:
         raise ValueError("key: must be a non-empty relative S3 key of at most 1024 bytes")
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        raise ValueError("key: must not contain empty, '.' or '..' path segments")
     if expected_sha256 is not None and not _SHA256_HEX.match(expected_sha256):
         raise ValueError("expected_sha256: must be 64 hexadecimal characters")
     if expected_size is not None and (isinstance(expected_size, bool) or expected_size < 0):
@@ -223,7 +225,9 @@ def _initial_metadata(
     url: str, info: SourceInfo, created_at: datetime | None, expires_at: datetime | None, expected: str | None
 ) -> dict[str, str]:
     metadata = {
-        META_SOURCE_URL: ascii_metadata_value(url),
+        # Signed URLs carry credentials in the query: store them redacted; the fingerprint below
+        # still identifies the exact source for the idempotency check.
+        META_SOURCE_URL: ascii_metadata_value(redact_url(url)),
         META_SOURCE_URL_SHA256: url_fingerprint(url),
         META_ARCHIVED_AT: iso_utc(datetime.now(UTC)),
     }

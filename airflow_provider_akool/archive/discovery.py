@@ -18,13 +18,13 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_akool.archive.errors import SourceURLError
 from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
-from airflow_provider_akool.archive.urls import ALLOWED_SCHEMES, normalise_hosts, validate_source_url
+from airflow_provider_akool.archive.urls import ALLOWED_SCHEMES, normalise_hosts, redact_url, validate_source_url
 
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
@@ -42,26 +42,7 @@ VOICE_KIND = "voice-preview"
 URL_KIND = "url"
 AVATAR_PLATFORMS = frozenset({"open", "aigc"})  # §2.2
 VOICE_TYPES = frozenset({1, 2})  # §5.2: 1 = your cloned voices, 2 = Akool voices
-REDACTED = "REDACTED"
 MAX_NAME = 200
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user info or fragment and with every query value replaced by ``REDACTED``.
-
-    Signed CDN URLs carry their credential in the query string; names, manifests and logs keep
-    the scheme, host, path and parameter names, which is enough to recognise the resource.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.netloc.rpartition("@")[2]
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError:
-        return "(unparseable URL)"
-    query = "&".join(f"{name}={REDACTED}" for name, _ in pairs)
-    if parts.query and not pairs:
-        query = REDACTED
-    return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
 def check_url(

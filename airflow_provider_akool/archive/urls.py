@@ -8,9 +8,11 @@ travels as HTTP headers and must be ASCII, so URLs are stored percent-encoded.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from airflow_provider_akool.archive.errors import SourceURLError
+
+REDACTED = "REDACTED"
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
@@ -84,3 +86,21 @@ def ascii_metadata_value(value: str, *, max_length: int = 1024) -> str:
     if len(encoded) > max_length:
         encoded = encoded[: max_length - 3] + "..."
     return encoded
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info or fragment and with every query value replaced by ``REDACTED``.
+
+    Signed CDN URLs carry their credential in the query string; names, manifests and logs keep
+    the scheme, host, path and parameter names, which is enough to recognise the resource.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return "(unparseable URL)"
+    query = "&".join(f"{name}={REDACTED}" for name, _ in pairs)
+    if parts.query and not pairs:
+        query = REDACTED
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))

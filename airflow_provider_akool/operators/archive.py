@@ -345,7 +345,8 @@ class AkoolArchiveToS3Operator(BaseOperator):
             format_bytes,
             write_manifest,
         )
-        from airflow_provider_akool.archive.discovery import dedupe, redact_url, refuse_disallowed
+        from airflow_provider_akool.archive.discovery import dedupe, refuse_disallowed
+        from airflow_provider_akool.archive.urls import redact_url
 
         given, ids, bucket, template, manifest_key = self._inputs()
         s3 = self._s3_client()

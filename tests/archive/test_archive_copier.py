@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from archive_fileserver import FileServer, Resource, deterministic_bytes
-from conftest import S3Calls
+from s3_support import S3Calls
 
 from airflow_provider_akool.archive import (
     CopyCancelledError,

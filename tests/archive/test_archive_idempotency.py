@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 from archive_fileserver import FileServer, Resource, deterministic_bytes
-from conftest import S3Calls
+from s3_support import S3Calls
 
 from airflow_provider_akool.archive import CopyOptions, RetryPolicy, copy_url_to_s3
 from airflow_provider_akool.archive.parts import MiB

@@ -96,3 +96,19 @@ def test_sanitised_names_are_always_one_safe_segment(name: str) -> None:
     assert not cleaned.startswith(".")
     assert not any(unicodedata.category(ch).startswith("C") for ch in cleaned)
     assert len(cleaned.encode()) <= 200
+
+
+@pytest.mark.parametrize("key", ["a/../b.mp4", "a//b.mp4", "./a.mp4", "a/b/..", "a/./b"])
+def test_copier_refuses_traversal_segments_in_explicit_keys(key: str) -> None:
+    import httpx
+
+    from airflow_provider_akool.archive import copy_url_to_s3
+
+    with pytest.raises(ValueError, match="key"):
+        copy_url_to_s3(
+            "https://cdn.test/a.mp4",
+            s3_client=None,
+            http_client=httpx.Client(),
+            bucket="bucket-a",
+            key=key,  # type: ignore[arg-type]
+        )

@@ -9,7 +9,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from archive_op_support import keys, make_context, read_manifest
 
-from airflow_provider_akool.archive.discovery import redact_url, specs_from_inputs
+from airflow_provider_akool.archive.discovery import specs_from_inputs
+from airflow_provider_akool.archive.urls import redact_url
 from airflow_provider_akool.client.models import Avatar, Voice
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.sim.runner import SimServer

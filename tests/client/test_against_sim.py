@@ -28,7 +28,9 @@ def fresh_tokens() -> Iterator[None]:
 
 def client_for(sim: SimServer, *, token_mode: bool = False, **overrides: Any) -> AkoolClient:
     creds: dict[str, Any] = (
-        {"client_id": "sim-client-id", "client_secret": "sim-client-secret"} if token_mode else {"api_key": "sim-api-key"}
+        {"client_id": "sim-client-id", "client_secret": "sim-client-secret"}
+        if token_mode
+        else {"api_key": "sim-api-key"}
     )
     settings: dict[str, Any] = {"timeout": 2.0, "backoff_base": 0.01, "max_retry_wait": 0.05, **overrides}
     return AkoolClient(ClientConfig(base_url=sim.url, **creds, **settings))
@@ -78,7 +80,9 @@ def test_every_endpoint(akool_sim: SimServer, token_mode: bool) -> None:
     state = akool_sim.state()
     assert state["open_sessions"] == []
     assert state["tokens"]["issued"] == (1 if token_mode else 0)
-    auth_modes = {r["auth"] for r in akool_sim.requests() if r["path"].startswith("/api/") and "getToken" not in r["path"]}
+    auth_modes = {
+        r["auth"] for r in akool_sim.requests() if r["path"].startswith("/api/") and "getToken" not in r["path"]
+    }
     assert auth_modes == {"bearer" if token_mode else "api_key"}
 
 
@@ -132,7 +136,7 @@ def test_lost_create_responses_do_not_duplicate_or_leak(akool_sim_factory: Calla
     counts = sim.state()["faults"]["counts"]
     assert counts.get("lost_response", 0) > 0
     assert_no_duplicates_or_leaks(sim, 6)
-    created = [s for s in sim.state()["sessions"]]
+    created = list(sim.state()["sessions"])
     # Sessions opened but never handed to us (lost responses) were closed by reconciliation.
     assert len(created) >= len(opened)
 
