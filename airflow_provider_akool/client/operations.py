@@ -175,8 +175,9 @@ class AkoolOperations:
         Not blindly retried: a create whose response was lost may have opened a paid session.
         Before each attempt the open sessions are listed; after an ambiguous failure they are
         listed again. Exactly one new open session is taken to be ours: it is closed and the
-        create repeated, up to ``max_attempts`` times. More than one (concurrent creators) cannot be attributed safely, so
-        :class:`AkoolAmbiguousCreateError` names the candidates for the stale-session sweeper.
+        create repeated, up to ``max_attempts`` times. More than one (concurrent creators)
+        cannot be attributed safely, so :class:`AkoolAmbiguousCreateError` names the candidates
+        for the stale-session sweeper.
         """
         if request is not None and fields:
             raise AkoolRequestError("pass either a CreateSessionRequest or keyword fields, not both")

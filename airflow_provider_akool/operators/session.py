@@ -1,0 +1,344 @@
+"""AkoolRetellingSessionOperator: speak scripts verbatim through Akool streaming-avatar sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from airflow.sdk import Context
+
+    from airflow_provider_akool.client import AkoolClient
+    from airflow_provider_akool.client.config import ClientConfig
+    from airflow_provider_akool.streaming.runner import RetellingRunner
+    from airflow_provider_akool.streaming.transcript import RetellingResult, SegmentRecord, SessionRecord
+
+SESSION_IDS_KEY = "session_ids"
+SESSION_ID_KEY = "session_id"
+ORPHANS_KEY = "orphan_candidates"
+TRANSCRIPT_KEY = "transcript"
+
+# Set when this process received SIGTERM while a session task ran. `airflow dags test` keeps going
+# with the next task after a SIGTERM; no later task of a process being stopped may open a paid session.
+PROCESS_STOPPING = threading.Event()
+
+
+def _parse_scripts(value: Any) -> Any:
+    """Scripts rendered from a template arrive as JSON text; anything else is passed through."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise AirflowFailException("scripts: looks like JSON but does not parse") from None
+    return value
+
+
+class AkoolRetellingSessionOperator(BaseOperator):
+    """Have an Akool streaming avatar speak ``scripts`` verbatim (retelling mode) and return a transcript.
+
+    The scripts are spoken in order in one session, or in several when they do not fit the 3600 s
+    limit. Each session is closed when the task ends, fails, times out or is killed (``on_kill``,
+    SIGTERM), and the close is confirmed.
+
+    XCom: ``session_ids`` (every session opened so far) and ``session_id`` (the latest) are pushed
+    the moment a session exists; ``orphan_candidates`` when a lost create response could not be
+    attributed (close them with :class:`AkoolCloseStaleSessionsOperator`). The return value is the
+    transcript manifest (JSON; ``status``, ``sessions``, ``segments`` with timings and the text the
+    avatar said back, ``totals``); a failed run pushes it as ``transcript`` before failing.
+
+    :param avatar_id: streaming avatar to use (templated).
+    :param scripts: strings or ``{"text": ..., "id": ...}`` objects, spoken in order (templated).
+    :param voice_id: voice (templated); the avatar's default when None.
+    :param language: language code (templated), e.g. ``en``.
+    :param background_url: background image/video URL (templated).
+    :param speed: speaking speed, 0.8-1.2 (templated).
+    :param pron_map: word -> pronunciation (templated).
+    :param stream_type: ``agora``, ``livekit`` or ``sim`` (templated); default: the connection's
+        ``stream_type`` extra, else ``agora``. ``trtc`` has no Python SDK and is refused.
+    :param duration: ``"auto"`` (sized from the estimated speaking time) or seconds, at most 3600
+        (templated).
+    :param segment_timeout: seconds to wait for one segment to be spoken; None derives it from the
+        segment's length.
+    :param ready_timeout: seconds to wait for the avatar to join the session.
+    :param akool_conn_id: Airflow connection of type ``akool``.
+    """
+
+    template_fields: Sequence[str] = (
+        "avatar_id",
+        "scripts",
+        "voice_id",
+        "language",
+        "background_url",
+        "speed",
+        "pron_map",
+        "stream_type",
+        "duration",
+    )
+    template_fields_renderers = {"scripts": "json", "pron_map": "json"}
+    ui_color = "#e8dcff"
+
+    def __init__(
+        self,
+        *,
+        avatar_id: str,
+        scripts: Any,
+        voice_id: str | None = None,
+        language: str | None = None,
+        background_url: str | None = None,
+        speed: float | str = 1.0,
+        pron_map: dict[str, str] | None = None,
+        stream_type: str | None = None,
+        duration: int | str = "auto",
+        segment_timeout: float | None = None,
+        ready_timeout: float = 90.0,
+        akool_conn_id: str = "akool_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.avatar_id = avatar_id
+        self.scripts = scripts
+        self.voice_id = voice_id
+        self.language = language
+        self.background_url = background_url
+        self.speed = speed
+        self.pron_map = pron_map
+        self.stream_type = stream_type
+        self.duration = duration
+        self.segment_timeout = segment_timeout
+        self.ready_timeout = ready_timeout
+        self.akool_conn_id = akool_conn_id
+        self._runner: RetellingRunner | None = None
+        self._kill_client: AkoolClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[Any] | None = None
+
+    # -- execute -------------------------------------------------------------------------------
+
+    def _build_runner(self, context: Context, default_stream_type: str | None) -> RetellingRunner:
+        """Validated runner; AirflowFailException naming the field before anything is created."""
+        from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
+
+        def blank_to_none(value: Any) -> Any:
+            return None if isinstance(value, str) and not value.strip() else value
+
+        try:
+            settings = RetellingSettings(
+                avatar_id=self.avatar_id,
+                stream_type=blank_to_none(self.stream_type) or default_stream_type or "agora",
+                voice_id=blank_to_none(self.voice_id),
+                language=blank_to_none(self.language),
+                background_url=blank_to_none(self.background_url),
+                speed=self.speed,  # type: ignore[arg-type]  # checked (and converted) by the runner
+                pron_map=blank_to_none(self.pron_map),
+                duration=self.duration,  # type: ignore[arg-type]
+                segment_timeout=self.segment_timeout,
+                ready_timeout=self.ready_timeout,
+            )
+            return RetellingRunner(settings, _parse_scripts(self.scripts), observer=_TaskProgress(self, context))
+        except ValueError as exc:
+            raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_akool.client import AkoolClient
+        from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.streaming.runner import RetellingFailedError
+
+        if PROCESS_STOPPING.is_set():
+            raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
+        hook = AkoolHook(akool_conn_id=self.akool_conn_id)
+        runner = self._build_runner(context, hook.default_stream_type)
+        plans = runner.plans
+        self.log.info(
+            "Retelling %d segment(s) with avatar %s over %s in %d session(s) (duration %s)",
+            len(runner.segments), runner.settings.avatar_id, runner.settings.stream_type, len(plans),
+            ", ".join(f"{p.duration} s" for p in plans),
+        )
+        config = hook.get_config()
+        # Built now, used only by on_kill: closing must not depend on the (maybe busy) event loop.
+        self._kill_client = AkoolClient(
+            dataclasses.replace(config, max_attempts=3, timeout=10.0, max_retry_time=20.0, max_retry_wait=2.0)
+        )
+        self._runner = runner
+        previous = _install_sigterm(self)
+        try:
+            result = _run_coroutine(self._run(runner, config))
+        except RetellingFailedError as exc:
+            self._report_failure(context, exc.result)
+            # Akool refused the request itself (unknown avatar, bad voice, no credit, ...): no retry.
+            final = isinstance(exc.__cause__, (*_final_errors(),))
+            error_cls = AirflowFailException if final else AirflowException
+            raise error_cls(f"{self.task_id}: retelling failed: {exc}") from None
+        except asyncio.CancelledError:
+            self._report_failure(context, runner.result)
+            left = runner.open_session_ids
+            state = f"session(s) {', '.join(left)} may still be open" if left else "every session it opened was closed"
+            raise AirflowException(f"{self.task_id}: killed; {state}") from None
+        finally:
+            _restore_sigterm(previous)
+            self._runner = None
+            with contextlib.suppress(Exception):
+                self._kill_client.close()
+        manifest: dict[str, Any] = result.to_manifest()
+        totals = manifest["totals"]
+        self.log.info(
+            "Done: %d/%d segment(s) spoken in %d session(s), %.1f s",
+            totals["spoken"], totals["segments"], totals["sessions"], manifest["wall_seconds"] or 0.0,
+        )
+        return manifest
+
+    async def _run(self, runner: RetellingRunner, config: ClientConfig) -> RetellingResult:
+        from airflow_provider_akool.client import AsyncAkoolClient
+
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        try:
+            async with AsyncAkoolClient(config) as client:
+                return await runner.run(client)
+        finally:
+            self._loop = self._main = None
+
+    def _report_failure(self, context: Context, result: RetellingResult) -> None:
+        ti = context["ti"]
+        manifest = result.to_manifest()
+        with contextlib.suppress(Exception):
+            ti.xcom_push(key=TRANSCRIPT_KEY, value=manifest)
+        if result.orphan_candidates:
+            self.log.error(
+                "A lost create response left possible orphan session(s) %s; pushed as %r for the sweeper",
+                result.orphan_candidates, ORPHANS_KEY,
+            )
+            with contextlib.suppress(Exception):
+                ti.xcom_push(key=ORPHANS_KEY, value=list(result.orphan_candidates))
+        for segment in manifest["segments"]:
+            if segment["status"] != "spoken":
+                self.log.info("Segment %s: %s %s", segment["id"], segment["status"], segment["error"] or "")
+
+    # -- kill ----------------------------------------------------------------------------------
+
+    def on_kill(self) -> None:
+        """Close every open session now (blocking, bounded), then cancel the run (it closes again, idempotently)."""
+        runner, client = self._runner, self._kill_client
+        if runner is None:
+            return
+        for session_id in runner.open_session_ids:
+            if client is None:
+                break
+            try:
+                outcome = client.close_session(session_id)
+                self.log.warning("on_kill: closed session %s (already closed: %s)", session_id, outcome.already_closed)
+            except Exception as exc:
+                self.log.error("on_kill: closing session %s failed: %s", session_id, exc)
+        loop, main = self._loop, self._main
+        if loop is not None and main is not None and not main.done():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(main.cancel)
+
+
+class _TaskProgress:
+    """Runner progress -> task log lines and XCom (session ids are pushed the moment they exist)."""
+
+    def __init__(self, operator: AkoolRetellingSessionOperator, context: Context) -> None:
+        self._log = operator.log
+        self._ti = context["ti"]
+        self._ids: list[str] = []
+
+    def session_opened(self, session_id: str, index: int, count: int) -> None:
+        self._ids.append(session_id)
+        self._ti.xcom_push(key=SESSION_IDS_KEY, value=list(self._ids))
+        self._ti.xcom_push(key=SESSION_ID_KEY, value=session_id)
+        self._log.info("Session %d/%d opened: %s", index + 1, count, session_id)
+
+    def segment_finished(self, record: SegmentRecord, done: int, total: int) -> None:
+        took = (record.finished_at or 0.0) - (record.sent_at or 0.0)
+        self._log.info(
+            "Spoken %d/%d: segment %r (%d chars, %d chunk(s)) in %.1f s [%s]",
+            done, total, record.id, len(record.text), record.chunks, took, record.completion,
+        )
+
+    def session_closed(self, record: SessionRecord) -> None:
+        close = record.close
+        if close.get("closed"):
+            self._log.info("Session %s closed (status %s)", record.session_id, close.get("confirmed_status"))
+        else:
+            self._log.error("Session %s could NOT be closed: %s", record.session_id, close.get("error"))
+
+
+def _final_errors() -> tuple[type[BaseException], ...]:
+    """Failures a retry cannot fix: the request, the account or the avatar's answer to set-params."""
+    from airflow_provider_akool.client import (
+        AkoolAuthError,
+        AkoolBadParameterError,
+        AkoolNotFoundError,
+        AkoolPermissionError,
+        AkoolQuotaError,
+        AkoolRequestError,
+    )
+    from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
+
+    return (
+        AkoolAuthError,
+        AkoolBadParameterError,
+        AkoolNotFoundError,
+        AkoolPermissionError,
+        AkoolQuotaError,
+        AkoolRequestError,
+        SetParamsRejectedError,
+    )
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """``asyncio.run`` here, or in a helper thread when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coroutine)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="akool-retelling")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+_Handler = Any
+
+
+def _install_sigterm(operator: AkoolRetellingSessionOperator) -> _Handler:
+    """Note SIGTERM for PROCESS_STOPPING, then defer to the previous handler (Airflow's calls on_kill)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        PROCESS_STOPPING.set()
+        if callable(previous):
+            previous(signum, frame)
+        else:  # not under Airflow's task runner: do what it would do
+            operator.on_kill()
+
+    signal.signal(signal.SIGTERM, handler)
+    return previous
+
+
+def _restore_sigterm(previous: _Handler) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,133 @@
+"""AkoolCloseStaleSessionsOperator: close Akool sessions left open, so no pre-charged credit is wasted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# XCom keys AkoolRetellingSessionOperator pushes (kept literal here: no import of the operator module).
+DEFAULT_XCOM_KEYS = ("session_ids", "orphan_candidates")
+
+
+def _flatten(values: Any) -> list[str]:
+    """Session ids out of XCom values: strings, lists of strings, lists of those (mapped tasks)."""
+    found: list[str] = []
+    if isinstance(values, str):
+        if values.strip():
+            found.append(values.strip())
+    elif isinstance(values, Iterable) and not isinstance(values, bytes | dict):
+        for value in values:
+            found.extend(_flatten(value))
+    return found
+
+
+def _parse_ids(value: Any) -> list[str] | None:
+    """None, a list of ids, a JSON list, or a comma-separated string (templated values arrive as text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise AirflowFailException("session_ids: looks like JSON but does not parse") from None
+        else:
+            value = [part for part in text.split(",") if part.strip()]
+    if not isinstance(value, Iterable):
+        raise AirflowFailException("session_ids: must be a list of session ids")
+    return _flatten(value)
+
+
+class AkoolCloseStaleSessionsOperator(BaseOperator):
+    """Close Akool sessions still open (status 1 queueing or 2 processing) and report them.
+
+    By default every open session of the account is closed. Narrow it down with ``session_ids``
+    and/or ``from_task_ids`` (ids pushed to XCom by those tasks, every map index, under
+    ``xcom_keys``): then only those are closed - the sessions this deployment opened. With both
+    empty at run time nothing is closed. ``older_than_minutes`` closes only sessions the API says
+    are older; Akool's documented list has no creation time, so such sessions are skipped and
+    reported. ``dry_run`` reports what would be closed. Typical use: last task of a DAG, with
+    ``trigger_rule="all_done"``.
+
+    Returns ``{"dry_run", "considered", "closed", "would_close", "skipped", "failed"}`` (lists of
+    ``{"session_id", "status", ...}``); fails after reporting if any close failed.
+
+    :param session_ids: ids to consider (templated): list, JSON list or comma-separated string.
+    :param from_task_ids: task ids whose XCom holds session ids (e.g. the retelling task).
+    :param xcom_keys: XCom keys read from ``from_task_ids``.
+    :param older_than_minutes: only close sessions at least this old (needs a creation time).
+    :param dry_run: list, do not close.
+    :param akool_conn_id: Airflow connection of type ``akool``.
+    """
+
+    template_fields: Sequence[str] = ("session_ids",)
+    ui_color = "#ffe2d6"
+
+    def __init__(
+        self,
+        *,
+        session_ids: list[str] | str | None = None,
+        from_task_ids: Sequence[str] | None = None,
+        xcom_keys: Sequence[str] = DEFAULT_XCOM_KEYS,
+        older_than_minutes: float | None = None,
+        dry_run: bool = False,
+        akool_conn_id: str = "akool_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if older_than_minutes is not None and older_than_minutes < 0:
+            raise ValueError(f"older_than_minutes: must be >= 0 (got {older_than_minutes!r})")
+        if isinstance(from_task_ids, str):
+            from_task_ids = [from_task_ids]
+        self.session_ids = session_ids
+        self.from_task_ids = list(from_task_ids or [])
+        self.xcom_keys = list(xcom_keys)
+        self.older_than_minutes = older_than_minutes
+        # Not `self.dry_run`: that name is BaseOperator's method (render templates, run nothing).
+        self.sweep_dry_run = dry_run
+        self.akool_conn_id = akool_conn_id
+
+    def _wanted(self, context: Context) -> set[str] | None:
+        explicit = _parse_ids(self.session_ids)
+        if explicit is None and not self.from_task_ids:
+            return None
+        wanted = set(explicit or [])
+        ti = context["ti"]
+        for key in self.xcom_keys:
+            if self.from_task_ids:
+                wanted.update(_flatten(ti.xcom_pull(task_ids=list(self.from_task_ids), key=key)))
+        return wanted
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.streaming.sweep import sweep_open_sessions
+
+        wanted = self._wanted(context)
+        scope = "every open session" if wanted is None else f"{len(wanted)} known session id(s)"
+        self.log.info("Sweeping %s%s", scope, " (dry run)" if self.sweep_dry_run else "")
+        client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
+        older = None if self.older_than_minutes is None else self.older_than_minutes * 60.0
+        report = sweep_open_sessions(client, only_ids=wanted, older_than_seconds=older, dry_run=self.sweep_dry_run)
+        for verb, entries in (("closed", report.closed), ("would close", report.would_close),
+                              ("skipped", report.skipped), ("FAILED to close", report.failed)):
+            for entry in entries:
+                reason = f" ({entry['reason']})" if entry.get("reason") else ""
+                self.log.info("%s session %s (status %s)%s", verb, entry["session_id"], entry["status"], reason)
+        self.log.info(
+            "Sweep done: %d open considered, %d closed, %d would close, %d skipped, %d failed",
+            report.considered, len(report.closed), len(report.would_close), len(report.skipped), len(report.failed),
+        )
+        result = report.to_dict()
+        if report.failed:
+            context["ti"].xcom_push(key="sweep_report", value=result)
+            raise AirflowException(f"could not close {len(report.failed)} session(s): "
+                                   + ", ".join(e["session_id"] for e in report.failed))
+        return result

@@ -1,0 +1,129 @@
+"""Open and close Akool sessions so that a cancelled task never leaves a paid session behind.
+
+``open_session`` runs the create call in its own task and shields it: if the caller is cancelled
+while the request is in flight, the request still completes and the session it opened (if any)
+is closed before the cancellation goes on. ``close_session`` retries, treats 1216/1219 as closed
+(the client maps them), confirms with the session detail, and finishes even when the caller is
+cancelled meanwhile (the cancellation is re-raised afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_akool.client.errors import AkoolError, AkoolNotFoundError
+
+if TYPE_CHECKING:
+    from airflow_provider_akool.client import AsyncAkoolClient
+    from airflow_provider_akool.client.models import Session
+
+__all__ = ["CloseOutcome", "close_session", "open_session"]
+
+log = logging.getLogger(__name__)
+
+# A create still in flight when the task is cancelled gets this long to land before we give up on it.
+CREATE_DRAIN_SECONDS = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOutcome:
+    """How closing one session went. ``closed`` is False only when every attempt failed."""
+
+    session_id: str
+    closed: bool
+    already_closed: bool = False
+    attempts: int = 0
+    confirmed_status: int | None = None
+    error: str | None = None
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "closed": self.closed,
+            "already_closed": self.already_closed,
+            "attempts": self.attempts,
+            "confirmed_status": self.confirmed_status,
+            "error": self.error,
+        }
+
+
+async def open_session(client: AsyncAkoolClient, body: dict[str, Any]) -> Session:
+    """Create a session; if cancelled meanwhile, wait for the create to land and close its session."""
+    create = asyncio.ensure_future(client.create_session(**body))
+    try:
+        return await asyncio.shield(create)
+    except asyncio.CancelledError:
+        session = await _drain(create)
+        if session is not None:
+            log.warning("cancelled while session %s was being created; closing it", session.id)
+            outcome = await close_session(client, session.id)
+            if not outcome.closed:
+                log.error("could not close session %s: %s", session.id, outcome.error)
+        raise
+
+
+async def _drain(create: asyncio.Future[Session]) -> Session | None:
+    try:
+        done, _ = await asyncio.wait({create}, timeout=CREATE_DRAIN_SECONDS)
+    except asyncio.CancelledError:  # cancelled again: keep draining, the session may exist
+        return await _drain(create)
+    if not done or create.cancelled() or create.exception() is not None:
+        return None
+    return create.result()
+
+
+async def close_session(
+    client: AsyncAkoolClient,
+    session_id: str,
+    *,
+    attempts: int = 4,
+    backoff: float = 1.0,
+) -> CloseOutcome:
+    """Close ``session_id`` and confirm with its detail; never raises (not even on cancellation).
+
+    Each attempt is one ``close_session`` call (itself retried by the client's policy) followed by
+    ``get_session``; a session still reported open (status 1/2) is closed again. A cancellation
+    arriving meanwhile does not stop the attempts: it is reported as ``outcome.cancelled`` and the
+    caller re-raises it once the outcome is recorded.
+    """
+    cancelled = False
+    already = False
+    error: str | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            result = await client.close_session(session_id)
+            already = already or result.already_closed
+            try:
+                detail = await client.get_session(session_id)
+            except AkoolNotFoundError:
+                return CloseOutcome(session_id, True, already, attempt, None, cancelled=cancelled)
+            except AkoolError as exc:  # closed, but not confirmed: good enough, say so
+                return CloseOutcome(session_id, True, already, attempt, None, f"not confirmed: {exc}", cancelled)
+            if not detail.is_open:
+                return CloseOutcome(session_id, True, already, attempt, detail.status, cancelled=cancelled)
+            error = f"session still reported open (status {detail.status}) after close"
+        except asyncio.CancelledError:
+            cancelled = True
+            error = "interrupted by cancellation"
+        except AkoolError as exc:
+            error = str(exc)
+        log.warning("closing session %s failed (attempt %d/%d): %s", session_id, attempt, attempts, error)
+        if attempt < attempts:
+            cancelled = await _sleep_through_cancel(backoff * 2 ** (attempt - 1)) or cancelled
+    return CloseOutcome(session_id, False, already, attempts, None, error, cancelled)
+
+
+async def _sleep_through_cancel(seconds: float) -> bool:
+    """Sleep ``seconds`` even if cancelled meanwhile; return whether a cancellation arrived."""
+    cancelled = False
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            await asyncio.sleep(left)
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
