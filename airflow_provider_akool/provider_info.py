@@ -27,6 +27,24 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.hooks.akool"]},
         ],
+        "operators": [
+            {
+                "integration-name": "Akool",
+                "python-modules": [
+                    "airflow_provider_akool.operators.avatar",
+                    "airflow_provider_akool.operators.session",
+                    "airflow_provider_akool.operators.sweeper",
+                    "airflow_provider_akool.operators.archive",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.sensors.avatar"]},
+        ],
+        "triggers": [
+            {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.triggers.avatar"]},
+        ],
+        "extra-links": ["airflow_provider_akool.links.AkoolAvatarPreviewLink"],
         "connection-types": [
             {
                 "connection-type": "akool",

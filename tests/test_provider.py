@@ -40,10 +40,10 @@ def test_every_declared_module_and_class_imports() -> None:
 
 def test_provider_is_discovered_by_airflow() -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    manager = ProvidersManager()
-    assert "airflow-provider-akool" in manager.providers
-    hooks = manager.hooks
+    assert "airflow-provider-akool" in ProvidersManager().providers
+    hooks = ProvidersManagerTaskRuntime().hooks
     assert "akool" in hooks
     hook_info = hooks["akool"]
     assert hook_info is not None
