@@ -33,6 +33,7 @@ from airflow_provider_akool.archive.existing import (
     keep_reason,
     url_fingerprint,
 )
+from airflow_provider_akool.archive.keys import check_bucket, check_key
 from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, PartPlan, validate_part_size
 from airflow_provider_akool.archive.progress import ProgressCallback, ProgressThrottle
 from airflow_provider_akool.archive.source import (
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,8 @@ def iso_utc(moment: datetime) -> str:
 
 
 def _validate_target(bucket: str, key: str, expected_sha256: str | None, expected_size: int | None) -> None:
-    if not isinstance(bucket, str) or not _BUCKET.match(bucket):
-        raise ValueError("bucket: must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
-    if not isinstance(key, str) or not key or key.startswith("/") or len(key.encode("utf-8")) > 1024:
-        raise ValueError("key: must be a non-empty relative S3 key of at most 1024 bytes")
-    if any(segment in ("", ".", "..") for segment in key.split("/")):
-        raise ValueError("key: must not contain empty, '.' or '..' path segments")
+    check_bucket(bucket, field="bucket")
+    check_key(key, field="key")
     if expected_sha256 is not None and not _SHA256_HEX.match(expected_sha256):
         raise ValueError("expected_sha256: must be 64 hexadecimal characters")
     if expected_size is not None and (isinstance(expected_size, bool) or expected_size < 0):

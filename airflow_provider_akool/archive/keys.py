@@ -133,3 +133,26 @@ def build_key(
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise ValueError(f"build_key: key is longer than {MAX_KEY_BYTES} bytes")
     return key
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_bucket(value: object, *, field: str = "bucket") -> str:
+    """``value`` if it is an S3 bucket name, else ValueError naming ``field``."""
+    if not isinstance(value, str) or not _BUCKET.match(value):
+        raise ValueError(f"{field}: must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
+    return value
+
+
+def check_key(value: object, *, field: str = "key") -> str:
+    """``value`` if it is a safe relative S3 key, else ValueError naming ``field``.
+
+    Refuses absolute keys, empty / ``.`` / ``..`` segments and backslashes, so that an explicit key
+    cannot climb out of the prefix a user chose.
+    """
+    if not isinstance(value, str) or not value or value.startswith("/") or len(value.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"{field}: must be a non-empty relative S3 key of at most {MAX_KEY_BYTES} bytes")
+    if "\\" in value or any(segment in ("", ".", "..") for segment in value.split("/")):
+        raise ValueError(f"{field}: must not contain empty, '.' or '..' path segments or backslashes")
+    return value

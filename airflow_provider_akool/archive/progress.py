@@ -6,11 +6,26 @@ interval and once at the end, so an operator can log bytes, rate and ETA without
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from airflow_provider_akool.archive.models import ArchiveResult
 
 ProgressCallback = Callable[[int, int | None, float], None]
 """``(bytes_done, total_bytes or None, elapsed_seconds) -> None``."""
+
+
+class TaskLog(Protocol):
+    """The logging methods BatchProgressLog needs (stdlib loggers and Airflow's task log both fit)."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+    def error(self, msg: str, /, *args: Any) -> Any: ...
+
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -87,3 +102,74 @@ class ProgressThrottle:
         """Report unconditionally (end of copy)."""
         if self._callback is not None:
             self._callback(done, total, self.elapsed)
+
+
+class RedactQueryFilter(logging.Filter):
+    """Cuts query strings from URLs in httpx's request log lines (signed CDN URLs carry credentials)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                str(arg).split("?", 1)[0] + "?…" if "://" in str(arg) and "?" in str(arg) else arg
+                for arg in record.args
+            )
+        return True
+
+
+class BatchProgressLog:
+    """Batch progress for the task log: one line per finished resource, and at most one progress
+    line per ``interval`` with bytes transferred, overall rate and each in-flight copy's ETA."""
+
+    def __init__(self, log: TaskLog, total: int, interval: float) -> None:
+        self._log, self._total, self._interval = log, total, interval
+        self._lock = threading.Lock()
+        self._active: dict[str, tuple[int, int | None, float]] = {}
+        self._finished = 0
+        self._finished_bytes = 0
+        self._started = time.monotonic()
+        self._last = self._started
+
+    def progress(self, name: str, done: int, total: int | None, elapsed: float) -> None:
+        with self._lock:
+            self._active[name] = (done, total, elapsed)
+            now = time.monotonic()
+            if now - self._last < self._interval:
+                return
+            self._last = now
+            moved = self._finished_bytes + sum(d for d, _, _ in self._active.values())
+            wall = max(now - self._started, 1e-6)
+            items = list(self._active.items())
+            flying = "; ".join(f"{n}: {format_progress(d, t, e)}" for n, (d, t, e) in items[:4])
+            flying += f"; and {len(items) - 4} more" if len(items) > 4 else ""
+            self._log.info(
+                "Archive progress: %d/%d resources finished, %s transferred at %s/s; in flight: %s",
+                self._finished,
+                self._total,
+                format_bytes(moved),
+                format_bytes(moved / wall),
+                flying or "none",
+            )
+
+    def result(self, result: ArchiveResult) -> None:
+        with self._lock:
+            self._active.pop(result.name, None)
+            self._finished += 1
+            self._finished_bytes += result.bytes_downloaded
+            step = f"[{self._finished}/{self._total}]"
+        status = result.status.value
+        if status == "archived":
+            self._log.info(
+                "%s archived %s -> %s (%s in %.1f s, sha256 %s)",
+                step,
+                result.name,
+                result.s3_uri,
+                format_bytes(result.size or 0),
+                result.elapsed_s,
+                (result.sha256 or "")[:16],
+            )
+        elif status == "skipped":
+            self._log.info("%s skipped %s: %s", step, result.name, result.reason)
+        elif status == "expired":
+            self._log.warning("%s expired %s: %s", step, result.name, result.reason)
+        else:
+            self._log.error("%s FAILED %s: %s", step, result.name, result.reason)

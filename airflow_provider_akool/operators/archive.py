@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,13 +12,14 @@ from urllib.parse import quote, urlsplit
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_akool.archive.keys import check_bucket, check_key
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from mypy_boto3_s3.client import S3Client
 
     from airflow_provider_akool.archive import ArchiveResult, ResourceSpec
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DEFAULT_ASSET_ALIAS = "akool_archive"
 SUMMARY_XCOM_KEY = "archive_summary"
 MAX_NAMED_FAILURES = 20
@@ -39,94 +38,14 @@ def _as_list(value: object) -> list[Any]:
     return list(value) if isinstance(value, Iterable) else [value]
 
 
-def check_bucket(value: object) -> str:
-    """The bucket name, or ValueError naming ``s3_bucket``."""
-    if not isinstance(value, str) or not BUCKET_RE.match(value):
-        raise ValueError(f"s3_bucket: must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'); got {value!r}")
-    return value
-
-
 def check_manifest_key(value: object) -> str | None:
-    """None (use the per-run default) or a relative key without '.'/'..'/empty segments."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or value.startswith("/") or len(value.encode("utf-8")) > 1024:
-        raise ValueError("manifest_key: must be a relative S3 key of at most 1024 bytes")
-    if any(seg in ("", ".", "..") for seg in value.split("/")) or "\\" in value:
-        raise ValueError("manifest_key: must not contain empty, '.' or '..' segments or backslashes")
-    return value
+    """None (use the per-run default) or a safe relative key, else ValueError naming ``manifest_key``."""
+    return None if value is None or value == "" else check_key(value, field="manifest_key")
 
 
 def asset_uri(bucket: str, key: str) -> str:
     """``s3://bucket/key`` with the key percent-encoded where RFC 3986 needs it (sanitised keys are unchanged)."""
     return f"s3://{bucket}/{quote(key, safe='/()')}"
-
-
-class _RedactQuery(logging.Filter):
-    """Cuts query strings from URLs in httpx's request log lines (signed CDN URLs carry credentials)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                str(arg).split("?", 1)[0] + "?…" if "://" in str(arg) and "?" in str(arg) else arg
-                for arg in record.args
-            )
-        return True
-
-
-class _ProgressLog:
-    """Batch progress for the task log: one line per finished resource, and at most one progress
-    line per ``interval`` with bytes transferred, overall rate and each in-flight copy's ETA."""
-
-    def __init__(self, log: Any, total: int, interval: float) -> None:
-        self._log, self._total, self._interval = log, total, interval
-        self._lock = threading.Lock()
-        self._active: dict[str, tuple[int, int | None, float]] = {}
-        self._finished = 0
-        self._finished_bytes = 0
-        self._started = time.monotonic()
-        self._last = self._started
-
-    def progress(self, name: str, done: int, total: int | None, elapsed: float) -> None:
-        from airflow_provider_akool.archive import format_bytes, format_progress
-
-        with self._lock:
-            self._active[name] = (done, total, elapsed)
-            now = time.monotonic()
-            if now - self._last < self._interval:
-                return
-            self._last = now
-            moved = self._finished_bytes + sum(d for d, _, _ in self._active.values())
-            wall = max(now - self._started, 1e-6)
-            items = list(self._active.items())
-            flying = "; ".join(f"{n}: {format_progress(d, t, e)}" for n, (d, t, e) in items[:4])
-            flying += f"; and {len(items) - 4} more" if len(items) > 4 else ""
-            self._log.info(
-                "Archive progress: %d/%d resources finished, %s transferred at %s/s; in flight: %s",
-                self._finished, self._total, format_bytes(moved), format_bytes(moved / wall), flying or "none",
-            )
-
-    def result(self, result: ArchiveResult) -> None:
-        from airflow_provider_akool.archive import format_bytes
-
-        with self._lock:
-            self._active.pop(result.name, None)
-            self._finished += 1
-            self._finished_bytes += result.bytes_downloaded
-            step = f"[{self._finished}/{self._total}]"
-        status = result.status.value
-        if status == "archived":
-            self._log.info(
-                "%s archived %s -> %s (%s in %.1f s, sha256 %s)",
-                step, result.name, result.s3_uri, format_bytes(result.size or 0), result.elapsed_s,
-                (result.sha256 or "")[:16],
-            )
-        elif status == "skipped":
-            self._log.info("%s skipped %s: %s", step, result.name, result.reason)
-        elif status == "expired":
-            self._log.warning("%s expired %s: %s", step, result.name, result.reason)
-        else:
-            self._log.error("%s FAILED %s: %s", step, result.name, result.reason)
 
 
 class AkoolArchiveToS3Operator(BaseOperator):
@@ -182,8 +101,15 @@ class AkoolArchiveToS3Operator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "sources", "avatar_ids", "s3_bucket", "s3_prefix", "key_template", "manifest_key",
-        "aws_conn_id", "akool_conn_id", "allowed_hosts",
+        "sources",
+        "avatar_ids",
+        "s3_bucket",
+        "s3_prefix",
+        "key_template",
+        "manifest_key",
+        "aws_conn_id",
+        "akool_conn_id",
+        "allowed_hosts",
     )
     template_fields_renderers = {"sources": "json"}
     ui_color = "#e3f2e1"
@@ -221,12 +147,13 @@ class AkoolArchiveToS3Operator(BaseOperator):
         if sources is None and not avatar_ids and not all_avatars and not all_voices:
             raise ValueError("sources: nothing to archive; give sources, avatar_ids, all_avatars or all_voices")
         if not _templated(s3_bucket):
-            check_bucket(s3_bucket)
+            check_bucket(s3_bucket, field="s3_bucket")
         for name, value in (("max_concurrency", max_concurrency), ("upload_concurrency", upload_concurrency)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
                 raise ValueError(f"{name}: must be an integer between 1 and 64 (got {value!r})")
-        if part_size is not None and (isinstance(part_size, bool) or not isinstance(part_size, int)
-                                      or part_size < 5 * 1024 * 1024):
+        if part_size is not None and (
+            isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 5 * 1024 * 1024
+        ):
             raise ValueError(f"part_size: must be an integer of at least 5 MiB (got {part_size!r})")
         if progress_interval < 0:
             raise ValueError(f"progress_interval: must not be negative (got {progress_interval!r})")
@@ -244,8 +171,10 @@ class AkoolArchiveToS3Operator(BaseOperator):
             if isinstance(item, str) and not _templated(item):
                 scheme = urlsplit(item.strip()).scheme.lower()
                 if scheme not in schemes:
-                    raise ValueError(f"sources[{index}]: scheme {scheme or '(none)'!r} is not allowed "
-                                     f"(only {', '.join(sorted(schemes))})")
+                    raise ValueError(
+                        f"sources[{index}]: scheme {scheme or '(none)'!r} is not allowed "
+                        f"(only {', '.join(sorted(schemes))})"
+                    )
         self.s3_bucket = s3_bucket
         self.sources = sources
         self.avatar_ids = avatar_ids
@@ -275,7 +204,7 @@ class AkoolArchiveToS3Operator(BaseOperator):
         from airflow_provider_akool.archive.discovery import specs_from_inputs
 
         try:
-            bucket = check_bucket(self.s3_bucket)
+            bucket = check_bucket(self.s3_bucket, field="s3_bucket")
             template = self.key_template or DEFAULT_KEY_TEMPLATE
             try:
                 build_key(template, source_url="https://h/f", prefix="p", kind="k", owner_id="o", file_name="f")
@@ -329,7 +258,10 @@ class AkoolArchiveToS3Operator(BaseOperator):
         suffix = f"-{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
         return build_key(
             "{prefix}/manifests/{dag}/{run}/{file_name}",
-            prefix=prefix, dag=ti.dag_id, run=ti.run_id, file_name=f"{ti.task_id}{suffix}.json",
+            prefix=prefix,
+            dag=ti.dag_id,
+            run=ti.run_id,
+            file_name=f"{ti.task_id}{suffix}.json",
         )
 
     # -- execute -------------------------------------------------------------------------------
@@ -346,6 +278,7 @@ class AkoolArchiveToS3Operator(BaseOperator):
             write_manifest,
         )
         from airflow_provider_akool.archive.discovery import dedupe, refuse_disallowed
+        from airflow_provider_akool.archive.progress import BatchProgressLog, RedactQueryFilter
         from airflow_provider_akool.archive.urls import redact_url
 
         given, ids, bucket, template, manifest_key = self._inputs()
@@ -373,18 +306,29 @@ class AkoolArchiveToS3Operator(BaseOperator):
         )
         self.log.info(
             "Archiving %d resource(s) to s3://%s/%s, %d at a time, soonest-to-expire first",
-            len(specs), bucket, self.s3_prefix, self.max_concurrency,
+            len(specs),
+            bucket,
+            self.s3_prefix,
+            self.max_concurrency,
         )
-        progress = _ProgressLog(self.log, len(specs), self.progress_interval)
+        progress = BatchProgressLog(self.log, len(specs), self.progress_interval)
         self._cancel = threading.Event()
-        redact = _RedactQuery()
+        redact = RedactQueryFilter()
         logging.getLogger("httpx").addFilter(redact)
         try:
             with httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0)) as http:
                 results = archive_resources(
-                    specs, s3_client=s3, http_client=http, bucket=bucket, prefix=self.s3_prefix,
-                    key_template=template, max_concurrency=self.max_concurrency, options=options,
-                    progress=progress.progress, on_result=progress.result, cancel=self._cancel,
+                    specs,
+                    s3_client=s3,
+                    http_client=http,
+                    bucket=bucket,
+                    prefix=self.s3_prefix,
+                    key_template=template,
+                    max_concurrency=self.max_concurrency,
+                    options=options,
+                    progress=progress.progress,
+                    on_result=progress.result,
+                    cancel=self._cancel,
                 )
         finally:
             logging.getLogger("httpx").removeFilter(redact)
@@ -395,7 +339,8 @@ class AkoolArchiveToS3Operator(BaseOperator):
         summary = {**manifest.summary(manifest_uri=uri), "bucket": bucket, "asset_events": events}
         self.log.info(
             "Archive done: %s; %s uploaded; manifest %s",
-            ", ".join(f"{n} {s}" for s, n in summary["counts"].items()), format_bytes(manifest.totals.bytes_uploaded),
+            ", ".join(f"{n} {s}" for s, n in summary["counts"].items()),
+            format_bytes(manifest.totals.bytes_uploaded),
             uri,
         )
         failed = [e for e in entries if e.status.value == "failed"]
@@ -427,8 +372,12 @@ class AkoolArchiveToS3Operator(BaseOperator):
             except (ValueError, TypeError) as exc:
                 self.log.warning("No Asset event for %s: %s", entry.name, exc)
                 continue
-            extra: dict[str, Any] = {"sha256": entry.sha256, "size": entry.size, "content_type": entry.content_type,
-                                     "resource": entry.name}
+            extra: dict[str, Any] = {
+                "sha256": entry.sha256,
+                "size": entry.size,
+                "content_type": entry.content_type,
+                "resource": entry.name,
+            }
             accessor.add(asset, extra=extra)
             emitted += 1
         return emitted

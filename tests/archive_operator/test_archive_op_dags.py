@@ -81,10 +81,12 @@ def test_sweep_dag_is_configured_by_params_and_parses_light(airflow_db: None) ->
     assert {"s3_bucket", "s3_prefix", "aws_conn_id", "akool_conn_id"} <= set(dag.params.keys())
     task = dag.get_task("archive_all")
     assert task.aws_conn_id == "{{ params.aws_conn_id }}" and task.akool_conn_id == "{{ params.akool_conn_id }}"
-    # Parsing the file must not import the client, the archive layer or boto3 (airflow.sdk brings httpx).
+    # Parsing the file must not import the client, the archive copier/batch or boto3/botocore
+    # (airflow.sdk brings httpx; the archive package itself is lazy and light).
     probe = (
         "import runpy, sys; runpy.run_path(sys.argv[1]); "
-        "heavy = [m for m in ('airflow_provider_akool.client', 'airflow_provider_akool.archive', 'boto3') "
+        "heavy = [m for m in ('airflow_provider_akool.client', 'airflow_provider_akool.archive.copier', "
+        "'airflow_provider_akool.archive.batch', 'boto3', 'botocore') "
         "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )
     done = subprocess.run([sys.executable, "-c", probe, str(DAG_FILE)], capture_output=True, text=True, timeout=120)
