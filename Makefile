@@ -17,7 +17,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	touch $(STAMP)
 
 lock: venv
-	VIRTUAL_ENV=$(VENV) $(UV) pip compile pyproject.toml --extra amazon --extra livekit --extra sim --extra dev \
+	VIRTUAL_ENV=$(VENV) $(UV) pip compile pyproject.toml --extra amazon --extra livekit --extra sim --extra dev --extra docs \
 		--python-version 3.11 -c requirements/pins.txt -o requirements/lock.txt --no-header -q
 
 lint: venv
@@ -29,8 +29,17 @@ test-fast: venv
 
 test: lint test-fast
 
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The end-to-end DAG with `airflow dags test` against akool-sim and a moto S3 server (~1 min).
 demo: venv
 	$(BIN)/python -m airflow_provider_akool.demo
+
+# The same DAG through a real scheduler, dag-processor, triggerer and API server, with a triggerer
+# restart while avatar waits are deferred (.ci/e2e).
+e2e: venv
+	.ci/e2e
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -68,8 +68,8 @@ class AkoolArchiveToS3Operator(BaseOperator):
     Signed URLs carry a credential in the query string. The full URL is fetched, but names, the
     manifest's ``source_url``, Asset event extras and httpx's log lines keep only scheme, host,
     path and parameter names (values become ``REDACTED``): the manifest outlives the signature
-    and has more readers than the task. Skipping compares a hash of the full URL instead. (The
-    copier's ``source-url`` object metadata still holds the full URL.)
+    and has more readers than the task. Skipping compares a hash of the full URL instead (the copier's
+    ``source-url`` object metadata is redacted the same way).
 
     Asset events: every object archived by this task (or, on a retry, by an earlier try of the
     same run) is added to the ``AssetAlias(asset_alias)`` outlet as ``Asset("s3://bucket/key")``

@@ -1,0 +1,2 @@
+"""Akool sensors. Import them from their modules, e.g.
+``from airflow_provider_akool.sensors.avatar import AkoolAvatarSensor``."""

@@ -1,0 +1,128 @@
+"""AkoolAvatarSensor: wait until an existing streaming avatar is usable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+
+from airflow_provider_akool.links import AVATAR_PREVIEW_XCOM_KEY, AkoolAvatarPreviewLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class AkoolAvatarSensor(BaseSensorOperator):
+    """Wait until the avatar ``avatar_id`` is ready (status 3, or ``available`` without a status).
+
+    Works in ``poke`` and ``reschedule`` mode, or deferred to the triggerer with
+    ``deferrable=True`` (then ``timeout`` becomes a wall-clock deadline carried by the trigger).
+    An avatar Akool marks failed (status 4) or that does not exist fails the task at once with
+    Akool's message instead of waiting for the timeout; with ``soft_fail=True`` the task is
+    skipped instead. Returns the same record as :class:`AkoolCreateAvatarOperator`.
+
+    :param avatar_id: the avatar to wait for (templated).
+    :param akool_conn_id: Airflow connection of type ``akool``.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("avatar_id",)
+    operator_extra_links = (AkoolAvatarPreviewLink(),)
+    ui_color = "#d9e7ff"
+
+    def __init__(
+        self,
+        *,
+        avatar_id: str,
+        akool_conn_id: str = "akool_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.avatar_id = avatar_id
+        self.akool_conn_id = akool_conn_id
+        self.deferrable = deferrable
+
+    def _failure(self, message: str, *, timed_out: bool = False) -> Exception:
+        """The exception that ends the task: fail (no retry helps), or skip when ``soft_fail`` is set."""
+        if self.soft_fail:
+            return AirflowSkipException(f"{message} (soft_fail: skipping)")
+        if timed_out:
+            return AirflowSensorTimeout(message)
+        return AirflowFailException(message)
+
+    def _checked_avatar_id(self) -> str:
+        # Any existing id is accepted: official avatars have ids such as dvp_Tristan_cloth2_1080P,
+        # outside the ^[a-zA-Z0-9]+$ pattern that only applies to uploads (akool-api.md §2.1-2.2).
+        avatar_id = self.avatar_id.strip() if isinstance(self.avatar_id, str) else ""
+        if not avatar_id or not avatar_id.isprintable() or any(c.isspace() for c in avatar_id):
+            raise self._failure(
+                f"{self.task_id}: invalid input: avatar_id: must be a non-empty id without spaces or control "
+                f"characters (got {self.avatar_id!r})"
+            )
+        return avatar_id
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_akool.client import AkoolNotFoundError
+        from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.triggers.avatar import (
+            avatar_record,
+            complete_from_record,
+            describe_avatar,
+            failure_message,
+            fetch_avatar,
+        )
+
+        avatar_id = self._checked_avatar_id()
+        client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
+        try:
+            avatar = fetch_avatar(client, avatar_id)
+        except AkoolNotFoundError as exc:
+            raise self._failure(f"Akool has no avatar {avatar_id!r}: {exc}") from None
+        self.log.info("Avatar %s: status=%s available=%s", avatar_id, avatar.status, avatar.available)
+        if avatar.state == "failed":
+            raise self._failure(failure_message(describe_avatar(avatar)))
+        if avatar.state != "ready":
+            return False
+        avatar = complete_from_record(client, avatar, need_create_time=True)
+        if avatar.url:
+            context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=avatar.url)
+        return PokeReturnValue(is_done=True, xcom_value=avatar_record(describe_avatar(avatar)))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        outcome = self.poke(context)  # already ready (or failed): no deferral needed
+        if outcome:
+            return outcome.xcom_value if isinstance(outcome, PokeReturnValue) else None
+        from airflow_provider_akool.triggers.avatar import AkoolAvatarTrigger
+
+        self.defer(
+            trigger=AkoolAvatarTrigger(
+                avatar_id=self._checked_avatar_id(),
+                deadline=time.time() + self.timeout,
+                akool_conn_id=self.akool_conn_id,
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=None,
+        )
+        return None  # not reached: defer() raises
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: success returns the record, anything else fails (or skips)."""
+        from airflow_provider_akool.triggers.avatar import SUCCESS, TIMEOUT, avatar_record
+
+        if not event:
+            raise self._failure(f"{self.task_id}: resumed without a trigger event")
+        status, message = event.get("status"), event.get("message") or "no details"
+        snapshot = event.get("avatar")
+        if status == SUCCESS and isinstance(snapshot, dict):
+            if snapshot.get("url"):
+                context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=snapshot["url"])
+            return avatar_record(snapshot)
+        reason = f"waiting for avatar {event.get('avatar_id')} ended with {status!r}: {message}"
+        raise self._failure(reason, timed_out=status == TIMEOUT)
