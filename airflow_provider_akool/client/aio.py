@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
@@ -18,7 +19,12 @@ from airflow_provider_akool.client.retry import RetryPolicy
 
 T = TypeVar("T")
 
-POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+# Requests in flight per client. httpcore does work proportional to its pool size and queue length
+# for every request, so thousands of coroutines queuing inside the pool make it collapse (measured
+# with 1,000 avatar waits); waiting on a semaphore costs nothing and also bounds the load one
+# process puts on Akool (which answers 1005 "too frequent" when pushed, akool-api.md §6).
+MAX_IN_FLIGHT = 16
+POOL_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
 
 
 class AsyncAkoolClient(ClientCore):
@@ -39,6 +45,7 @@ class AsyncAkoolClient(ClientCore):
     ) -> None:
         super().__init__(config, retry=retry)
         self._http = http_client or httpx.AsyncClient(limits=POOL_LIMITS, **self._http_options())  # type: ignore[arg-type]
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def __aenter__(self) -> AsyncAkoolClient:
         return self
@@ -73,11 +80,12 @@ class AsyncAkoolClient(ClientCore):
 
     async def _exchange(self, call: Call, token: str | None) -> Reply:
         request = build_request(self._http, call, self._headers_for(call, token))
-        started = time.monotonic()
-        try:
-            response = await self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise transport_error(call, exc) from None
+        async with self._in_flight:
+            started = time.monotonic()
+            try:
+                response = await self._http.send(request)
+            except httpx.HTTPError as exc:
+                raise transport_error(call, exc) from None
         self._log_exchange(call, response, started)
         return interpret(call, response)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
+@functools.cache
 def default_user_agent() -> str:
     """User-Agent naming this provider, Airflow (when installed) and the runtime."""
     parts = [f"airflow-provider-akool/{_version('airflow-provider-akool') or 'dev'}"]

@@ -42,7 +42,9 @@ def make_uvicorn_server(config: SimConfig, log_level: str = "warning") -> uvicor
 
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # An explicit IPPROTO_TCP lets asyncio recognise the socket as TCP and set TCP_NODELAY on the
+    # accepted connections; with protocol 0 each response waits ~40 ms for Nagle/delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)

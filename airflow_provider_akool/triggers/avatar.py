@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -144,22 +143,6 @@ def avatar_record(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the trigger --------------------------------------------------------------------------------
-# Status requests in flight per event loop (i.e. per triggerer). httpx's connection pool does work
-# proportional to its queue and its connection count for every request, so a thousand polls that
-# queue there at once make it collapse; waiting on a semaphore costs nothing, and it also bounds the
-# load one triggerer puts on Akool (which answers 1005 "too frequent" when pushed, §6).
-MAX_POLLS_IN_FLIGHT = 16
-_POLL_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def _poll_gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _POLL_GATES.get(loop)
-    if gate is None:
-        gate = _POLL_GATES[loop] = asyncio.Semaphore(MAX_POLLS_IN_FLIGHT)
-    return gate
-
-
 class AkoolAvatarTrigger(BaseTrigger):
     """Poll one avatar until it is ready, failed, or ``deadline`` (epoch seconds) has passed.
 
@@ -249,8 +232,7 @@ class AkoolAvatarTrigger(BaseTrigger):
         while True:
             await asyncio.sleep(max(0.0, min(next_poll - time.monotonic(), self.deadline - time.time())))
             try:
-                async with _poll_gate():
-                    avatar = await afetch_avatar(client, self.avatar_id)
+                avatar = await afetch_avatar(client, self.avatar_id)
             except (AkoolTransientError, AkoolThrottledError, AkoolBusyError) as exc:
                 transient += 1
                 if transient >= MAX_CONSECUTIVE_TRANSIENT:
