@@ -41,5 +41,35 @@ demo: venv
 e2e: venv
 	.ci/e2e
 
+# Reliability proof (docs/reliability.md): kill matrix, DAG-run secret scan, the SIGTERM test, then
+# the fault matrix (end-to-end DAG x fault rates x seeds; ~70 s per run, about 50 min for 2 x 20).
+# Fails if any of them failed; the matrix's per-run results go to CHAOS_OUT (a temp dir if unset).
+CHAOS_RATES ?= 0.1,0.2
+CHAOS_SEEDS ?= 20
+CHAOS_OUT   ?=
+chaos: venv
+	@status=0; \
+	AKOOL_CHAOS=1 $(BIN)/pytest -q -m chaos tests/reliability || status=1; \
+	$(BIN)/pytest -q tests/sessions/test_session_sigterm.py || status=1; \
+	$(BIN)/python tests/reliability/fault_matrix.py --rates $(CHAOS_RATES) --seeds $(CHAOS_SEEDS) \
+		$(if $(CHAOS_OUT),--out $(CHAOS_OUT)) || status=1; \
+	exit $$status
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The test suite on the oldest supported Airflow (3.1.x), in its own venv from
+# requirements/lock-airflow-3.1.txt (compiled like lock.txt, with -c requirements/pins-airflow-3.1.txt).
+VENV_OLDEST := .venv-3.1
+
+.PHONY: test-oldest
+
+$(VENV_OLDEST)/.installed: requirements/lock-airflow-3.1.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	VIRTUAL_ENV=$(VENV_OLDEST) $(VENV_OLDEST)/bin/uv pip install --quiet -r requirements/lock-airflow-3.1.txt
+	VIRTUAL_ENV=$(VENV_OLDEST) $(VENV_OLDEST)/bin/uv pip install --quiet --no-deps -e .
+	touch $@
+
+test-oldest: $(VENV_OLDEST)/.installed
+	$(VENV_OLDEST)/bin/pytest -q

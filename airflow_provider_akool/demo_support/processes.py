@@ -1,0 +1,147 @@
+"""Child processes of the demo and the e2e run: start them, wait for them, stop every one by PID.
+
+Airflow components leave children behind when their parent gets SIGTERM (``airflow standalone``
+is the known case), so :meth:`Managed.stop` records the whole process tree first, signals the
+root, then signals and finally kills each recorded PID that is still alive. Nothing is ever
+looked up or killed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+SERVERS_MODULE = "airflow_provider_akool.demo_support.servers"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (for servers that cannot report the port they bound)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def venv_command(name: str) -> str:
+    """A console script installed beside this interpreter (``airflow``, ``akool-sim``)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+@dataclass
+class Managed:
+    """A started child process, its log file, and what was done to stop it."""
+
+    name: str
+    process: subprocess.Popen[Any]
+    log: Path
+    stopped: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tree(self) -> list[psutil.Process]:
+        """The process and all its descendants (empty once it has gone)."""
+        try:
+            root = psutil.Process(self.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, grace: float = 10.0, *, kill: bool = False) -> list[str]:
+        """Stop the recorded tree by PID: SIGTERM (or SIGKILL with ``kill``) to the root, then to
+        each survivor, then SIGKILL; returns one line per PID saying how it ended."""
+        tree = self.tree()
+        first = signal.SIGKILL if kill else signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, first)
+        gone, alive = psutil.wait_procs(tree, timeout=grace)
+        notes = [f"{p.pid}: exited after {first.name} to {self.pid}" for p in gone]
+        for proc in alive:  # children the root left behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(first)
+        gone, alive = psutil.wait_procs(alive, timeout=grace / 2)
+        notes += [f"{p.pid}: exited after its own {first.name}" for p in gone]
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        gone, alive = psutil.wait_procs(alive, timeout=5)
+        notes += [f"{p.pid}: SIGKILLed" for p in gone] + [f"{p.pid}: STILL ALIVE" for p in alive]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1)
+        self.stopped = notes
+        return notes
+
+
+def start(name: str, command: list[str], *, env: dict[str, str], logs: Path) -> Managed:
+    """Start ``command`` with stdout and stderr going to ``logs/<name>.log``."""
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{name}.log"
+    sink: IO[bytes] = log.open("ab")
+    try:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    finally:
+        sink.close()  # the child has its own descriptor
+    return Managed(name, process, log)
+
+
+def wait_for_file(path: Path, child: Managed, timeout: float) -> str:
+    """The first line of ``path`` once the child wrote it; RuntimeError if it died or took too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text(encoding="utf-8").strip():
+            return path.read_text(encoding="utf-8").strip().splitlines()[0]
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{child.name} did not start within {timeout:.0f} s; see {child.log}")
+
+
+def start_sim(
+    home: Path, env: dict[str, str], *, time_scale: float, overrides: dict[str, float] | None = None
+) -> tuple[Managed, str]:
+    """akool-sim on a free loopback port; returns the process and its base URL.
+
+    Without ``overrides`` this is the ``akool-sim`` command users run; with them a small wrapper
+    serves ``SimServer`` with those config fields (e.g. ``avatar_queue_seconds``).
+    """
+    url_file = home / "akool-sim.url"
+    if overrides:
+        command = [sys.executable, "-m", SERVERS_MODULE, "sim", "--url-file", str(url_file),
+                   "--time-scale", str(time_scale)]
+        for key, value in overrides.items():
+            command += ["--set", f"{key}={value}"]
+    else:
+        command = [sys.executable, "-m", "airflow_provider_akool.sim", "--host", "127.0.0.1", "--port", "0",
+                   "--time-scale", str(time_scale), "--url-file", str(url_file)]
+    child = start("akool-sim", command, env=env, logs=home / "logs")
+    try:
+        return child, wait_for_file(url_file, child, timeout=30)
+    except BaseException:
+        child.stop()
+        raise
+
+
+def start_s3(home: Path, env: dict[str, str]) -> tuple[Managed, str]:
+    """A moto S3 server on a free loopback port; returns the process and its endpoint URL."""
+    url_file = home / "moto-s3.url"
+    command = [sys.executable, "-m", SERVERS_MODULE, "s3", "--url-file", str(url_file)]
+    child = start("moto-s3", command, env=env, logs=home / "logs")
+    try:
+        return child, wait_for_file(url_file, child, timeout=30)
+    except BaseException:
+        child.stop()
+        raise

@@ -1,0 +1,243 @@
+"""The whole provider in one run: videos -> avatars -> scripted sessions -> S3 archive -> nothing left open.
+
+1. ``check_connections``: the Akool connection answers and the S3 bucket exists (fails early, with
+   the reason, before anything is paid for).
+2. ``create_avatar`` (mapped, one per video URL): uploads the video, or adopts the avatar an earlier
+   run created (ids derive from the task and the URL), and waits for it in the triggerer
+   (``deferrable=True``: the deployment needs a triggerer).
+3. ``retell`` (mapped, one per avatar): each avatar speaks its share of the scripts verbatim in its
+   own session, in the ``akool_sessions`` pool. The transport comes from the connection's
+   ``stream_type`` extra (``sim`` against akool-sim) unless the ``stream_type`` param names one.
+4. ``archive_avatars``: the avatars' preview videos and thumbnails (their URLs die after 7 days)
+   are copied to S3 with sha256 and a manifest; ``store_transcripts`` writes each session's
+   transcript to S3 as a JSON object, with a manifest in the same format.
+5. ``close_stale_sessions`` (``all_done``): closes any session of this run still open, whatever
+   failed before it; ``summarise`` (``all_done``) prints one line per avatar, session and archived
+   object and fails the run unless every step succeeded.
+
+Everything environment-specific is a param: ``akool_conn_id`` and ``aws_conn_id`` (pointing the DAG
+at real Akool and real S3 means changing those two connections), ``s3_bucket``, ``s3_prefix``, the
+inputs (``video_urls``, ``scripts_file``) and the waits (``avatar_poll_seconds``,
+``session_duration``; against a sped-up akool-sim give seconds rather than ``auto``, since real-time
+overheads grow by the time scale in simulated time). Create the pool once:
+``airflow pools set akool_sessions 3 "Akool streaming sessions"`` (``airflow dags test`` ignores
+pools). ``make demo`` runs this DAG against akool-sim and a local S3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
+from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator
+from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
+from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+
+DATA = Path(__file__).with_name("data")
+VIDEOS = DATA / "e2e_videos.json"
+SCRIPTS = DATA / "e2e_scripts.jsonl"
+POOL = "akool_sessions"
+CREATE_TASK, RETELL_TASK, ARCHIVE_TASK = "create_avatar", "retell", "archive_avatars"
+TRANSCRIPTS_TASK, SWEEP_TASK = "store_transcripts", "close_stale_sessions"
+DEMO_MARK = "AKOOL-DEMO|"
+
+
+def _sample_urls() -> list[str]:
+    urls: list[str] = json.loads(VIDEOS.read_text(encoding="utf-8"))["video_urls"]
+    return urls
+
+
+class CloseStaleSessions(AkoolCloseStaleSessionsOperator):
+    """The provider's sweeper with a templated connection id, so it follows the ``akool_conn_id`` param."""
+
+    template_fields = (*AkoolCloseStaleSessionsOperator.template_fields, "akool_conn_id")
+
+
+@dag(
+    dag_id="akool_end_to_end",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "akool_conn_id": Param("akool_default", type="string", minLength=1, description="Akool connection."),
+        "aws_conn_id": Param("aws_default", type="string", minLength=1, description="AWS connection (S3Hook)."),
+        "s3_bucket": Param(
+            os.environ.get("AKOOL_ARCHIVE_BUCKET", "akool-archive"),
+            type="string",
+            pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            description="Destination bucket (must exist).",
+        ),
+        "s3_prefix": Param("akool-e2e", type="string", minLength=1, description="First key segment(s)."),
+        "video_urls": Param(_sample_urls(), type="array", items={"type": "string"}, minItems=1),
+        "scripts_file": Param(str(SCRIPTS), type="string", minLength=1, description="JSON Lines: id, text."),
+        "stream_type": Param("", type="string", description="empty: the connection's stream_type extra"),
+        "language": Param("en", type="string"),
+        "speed": Param(1.0, type="number", minimum=0.8, maximum=1.2),
+        "session_duration": Param(
+            "auto", type=["string", "integer"], description='"auto" (sized from the scripts) or seconds (<= 3600)'
+        ),
+        "avatar_poll_seconds": Param(30.0, type="number", exclusiveMinimum=0, description="avatar status polls"),
+        "avatar_timeout_minutes": Param(120, type="integer", minimum=1),
+    },
+    tags=["akool", "example", "e2e"],
+)
+def akool_end_to_end() -> None:
+    @task
+    def check_connections() -> str:
+        """Fail before anything is created when Akool or the bucket is unreachable."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from airflow_provider_akool.hooks.akool import AkoolHook
+
+        params = get_current_context()["params"]
+        ok, message = AkoolHook(akool_conn_id=params["akool_conn_id"]).test_connection()
+        if not ok:
+            raise RuntimeError(f"Akool connection {params['akool_conn_id']!r}: {message}")
+        if not S3Hook(aws_conn_id=params["aws_conn_id"]).check_for_bucket(params["s3_bucket"]):
+            raise RuntimeError(f"S3 bucket {params['s3_bucket']!r} is not reachable through {params['aws_conn_id']!r}")
+        return message
+
+    @task
+    def avatar_kwargs() -> list[dict[str, Any]]:
+        """One ``create_avatar`` instance per distinct URL, with the connection and poll settings."""
+        params = get_current_context()["params"]
+        urls = list(dict.fromkeys(u.strip() for u in params["video_urls"] if u.strip()))
+        return [
+            {
+                "video_url": url,
+                "akool_conn_id": params["akool_conn_id"],
+                "poll_interval": float(params["avatar_poll_seconds"]),
+                "timeout": float(params["avatar_timeout_minutes"]) * 60.0,
+            }
+            for url in urls
+        ]
+
+    @task
+    def session_kwargs(avatars: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Deal the scripts out to the avatars in turn: one session task per avatar."""
+        from airflow_provider_akool.streaming.planning import normalise_scripts
+
+        params = get_current_context()["params"]
+        path = Path(params["scripts_file"])
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        scripts = [s.to_dict() for s in normalise_scripts([json.loads(line) for line in lines])]
+        ready = [a["avatar_id"] for a in avatars if isinstance(a, dict) and a.get("status") == "ready"]
+        if not ready:
+            raise RuntimeError("no avatar is ready; nothing can speak")
+        shares = [scripts[i :: len(ready)] for i in range(len(ready))]
+        return [
+            {"avatar_id": avatar_id, "scripts": share, "akool_conn_id": params["akool_conn_id"]}
+            for avatar_id, share in zip(ready, shares, strict=True)
+            if share
+        ]
+
+    @task(trigger_rule="all_done")
+    def store_transcripts(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+        """Each session's transcript as a JSON object in S3 (sha256 in metadata and in a manifest).
+
+        Runs after failed sessions too: what was said before a failure is kept (the retelling task
+        pushes its transcript under the ``transcript`` key before failing)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from airflow_provider_akool.demo_support.transcripts import manifest_key
+        from airflow_provider_akool.demo_support.transcripts import store_transcripts as store
+
+        context = get_current_context()
+        params, ti = context["params"], context["ti"]
+        indexes = list(range(len(sessions)))
+        manifests = ti.xcom_pull(task_ids=RETELL_TASK, map_indexes=indexes)
+        failed = ti.xcom_pull(task_ids=RETELL_TASK, key="transcript", map_indexes=indexes)
+        manifests = [m if m is not None else f for m, f in zip(manifests, failed, strict=True)]
+        origins = [f"xcom://{ti.dag_id}/{ti.run_id}/{RETELL_TASK}/{i}" for i in range(len(sessions))]
+        prefix = params["s3_prefix"]
+        summary = store(
+            S3Hook(aws_conn_id=params["aws_conn_id"]).get_conn(),
+            bucket=params["s3_bucket"],
+            prefix=prefix,
+            manifests=zip(origins, manifests, strict=True),
+            manifest_key=manifest_key(prefix, ti.dag_id, ti.run_id, ti.task_id),
+        )
+        if summary["counts"]["failed"]:
+            raise RuntimeError(f"{summary['counts']['failed']} retelling task(s) left no transcript")
+        return summary
+
+    @task(trigger_rule="all_done")
+    def summarise(avatar_inputs: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> dict[str, Any]:
+        """One line per avatar, session and archived object; fails the run unless everything worked."""
+        ti = get_current_context()["ti"]
+        problems: list[str] = []
+        avatars = ti.xcom_pull(task_ids=CREATE_TASK, map_indexes=list(range(len(avatar_inputs))))
+        for kwargs, record in zip(avatar_inputs, avatars, strict=True):
+            if isinstance(record, dict) and record.get("status") == "ready":
+                print(DEMO_MARK, f"avatar  {record['avatar_id']}  ready  <- {kwargs['video_url']}")
+            else:
+                problems.append(f"avatar for {kwargs['video_url']} is not ready")
+        manifests = ti.xcom_pull(task_ids=RETELL_TASK, map_indexes=list(range(len(sessions))))
+        for kwargs, manifest in zip(sessions, manifests, strict=True):
+            if not isinstance(manifest, dict):
+                problems.append(f"retelling with {kwargs['avatar_id']} failed")
+                continue
+            totals = manifest["totals"]
+            print(DEMO_MARK, f"retell  {kwargs['avatar_id']}  {totals['spoken']}/{totals['segments']} spoken "
+                             f"in session(s) {', '.join(manifest['session_ids'])}")
+            if manifest["status"] != "completed":
+                problems.append(f"retelling with {kwargs['avatar_id']}: {manifest['status']}")
+        for task_id in (ARCHIVE_TASK, TRANSCRIPTS_TASK):
+            summary = ti.xcom_pull(task_ids=task_id)
+            if not isinstance(summary, dict):
+                problems.append(f"{task_id} did not finish")
+                continue
+            counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
+            print(DEMO_MARK, f"{task_id}: {counts or 'nothing'}; manifest {summary['manifest_uri']}")
+            if summary["counts"].get("failed"):
+                problems.append(f"{task_id}: {summary['counts']['failed']} failed")
+        sweep = ti.xcom_pull(task_ids=SWEEP_TASK)
+        if isinstance(sweep, dict):
+            print(DEMO_MARK, f"sweep: {len(sweep['closed'])} stale session(s) closed")
+        else:
+            problems.append("the stale-session sweep did not finish")
+        for problem in problems:
+            print(DEMO_MARK, f"PROBLEM: {problem}")
+        if problems:  # the leaf task: raising here is what marks the run failed
+            raise RuntimeError("; ".join(problems))
+        return {"avatars": len(avatars), "sessions": len(sessions), "ok": True}
+
+    avatar_inputs = avatar_kwargs()
+    check_connections() >> avatar_inputs
+    created = AkoolCreateAvatarOperator.partial(task_id=CREATE_TASK, deferrable=True).expand_kwargs(avatar_inputs)
+    sessions = session_kwargs(created.output)
+    retell = AkoolRetellingSessionOperator.partial(
+        task_id=RETELL_TASK,
+        pool=POOL,
+        stream_type="{{ params.stream_type }}",
+        language="{{ params.language }}",
+        speed="{{ params.speed }}",
+        duration="{{ params.session_duration }}",
+    ).expand_kwargs(sessions)
+    archive = AkoolArchiveToS3Operator(
+        task_id=ARCHIVE_TASK,
+        sources=created.output,
+        s3_bucket="{{ params.s3_bucket }}",
+        s3_prefix="{{ params.s3_prefix }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        akool_conn_id="{{ params.akool_conn_id }}",
+    )
+    transcripts = store_transcripts(sessions)
+    sweep = CloseStaleSessions(
+        task_id=SWEEP_TASK,
+        from_task_ids=[RETELL_TASK],
+        akool_conn_id="{{ params.akool_conn_id }}",
+        trigger_rule="all_done",
+    )
+    retell >> [transcripts, sweep]
+    [archive, transcripts, sweep] >> summarise(avatar_inputs, sessions)
+
+
+akool_end_to_end()

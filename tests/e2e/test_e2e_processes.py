@@ -1,0 +1,63 @@
+"""Children of the demo are stopped by PID, including the grandchildren a parent leaves behind."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from airflow_provider_akool.demo_support.processes import start, start_s3, start_sim
+
+# A parent that ignores SIGTERM and has a child that ignores it too: the worst case for a clean stop.
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", child])
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(60)
+def test_e2e_stop_kills_a_tree_that_ignores_sigterm_pid_by_pid(tmp_path: Path) -> None:
+    child = start("stubborn", [sys.executable, "-c", STUBBORN], env={}, logs=tmp_path)
+    wait_for(lambda: len(child.tree()) == 2 and "ready" in child.log.read_text())
+    pids = [p.pid for p in child.tree()]
+
+    notes = child.stop(grace=1.0)
+
+    assert not child.alive()
+    assert [n for n in notes if "SIGKILLed" in n] and not [n for n in notes if "ALIVE" in n]
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+@pytest.mark.timeout(90)
+def test_e2e_servers_start_on_loopback_and_stop_cleanly(tmp_path: Path) -> None:
+    import boto3
+    import httpx
+
+    sim, sim_url = start_sim(tmp_path, dict(os.environ), time_scale=50.0)
+    s3_server, s3_url = start_s3(tmp_path, dict(os.environ))
+    try:
+        assert sim_url.startswith("http://127.0.0.1:") and s3_url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{sim_url}/_sim/health").json() == {"ok": True}
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+        s3.create_bucket(Bucket="probe-bucket")
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["probe-bucket"]
+    finally:
+        sim_notes, s3_notes = sim.stop(), s3_server.stop()
+    assert all("SIGTERM" in n for n in sim_notes + s3_notes), sim_notes + s3_notes
+    assert sim.process.returncode == 0 and s3_server.process.returncode == 0
