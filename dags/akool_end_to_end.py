@@ -53,12 +53,6 @@ def _sample_urls() -> list[str]:
     return urls
 
 
-class CloseStaleSessions(AkoolCloseStaleSessionsOperator):
-    """The provider's sweeper with a templated connection id, so it follows the ``akool_conn_id`` param."""
-
-    template_fields = (*AkoolCloseStaleSessionsOperator.template_fields, "akool_conn_id")
-
-
 @dag(
     dag_id="akool_end_to_end",
     schedule=None,
@@ -230,7 +224,7 @@ def akool_end_to_end() -> None:
         akool_conn_id="{{ params.akool_conn_id }}",
     )
     transcripts = store_transcripts(sessions)
-    sweep = CloseStaleSessions(
+    sweep = AkoolCloseStaleSessionsOperator(
         task_id=SWEEP_TASK,
         from_task_ids=[RETELL_TASK],
         akool_conn_id="{{ params.akool_conn_id }}",

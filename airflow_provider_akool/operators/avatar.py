@@ -120,7 +120,7 @@ class AkoolCreateAvatarOperator(BaseOperator):
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
-    template_fields: Sequence[str] = ("video_url", "avatar_id", "name")
+    template_fields: Sequence[str] = ("video_url", "avatar_id", "name", "akool_conn_id")
     operator_extra_links = (AkoolAvatarPreviewLink(),)
     ui_color = "#d9e7ff"
 

@@ -84,6 +84,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
         "pron_map",
         "stream_type",
         "duration",
+        "akool_conn_id",
     )
     template_fields_renderers = {"scripts": "json", "pron_map": "json"}
     ui_color = "#e8dcff"

@@ -68,7 +68,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
-    template_fields: Sequence[str] = ("session_ids",)
+    template_fields: Sequence[str] = ("session_ids", "akool_conn_id")
     ui_color = "#ffe2d6"
 
     def __init__(

@@ -29,7 +29,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer instead of a worker slot.
     """
 
-    template_fields: Sequence[str] = ("avatar_id",)
+    template_fields: Sequence[str] = ("avatar_id", "akool_conn_id")
     operator_extra_links = (AkoolAvatarPreviewLink(),)
     ui_color = "#d9e7ff"
 
