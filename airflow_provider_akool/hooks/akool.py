@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncAkoolClient]] = (
     weakref.WeakKeyDictionary()
 )
+_CLIENT_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _extras(conn: Connection) -> dict[str, Any]:
@@ -128,12 +131,19 @@ class AkoolHook(BaseHook):
             repr((config.base_url, config.api_key, config.client_id, config.client_secret)).encode()
         ).hexdigest()[:16]
         key = f"{self.akool_conn_id}:{fingerprint}"
-        per_loop = _ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
-        existing = per_loop.get(key)
-        if existing is None or existing.closed:
-            existing = AsyncAkoolClient(config)
-            per_loop[key] = existing
-        return existing
+        loop = asyncio.get_running_loop()
+        per_loop = _ASYNC_CLIENTS.setdefault(loop, {})
+        client = per_loop.get(key)
+        if client is not None and not client.closed:
+            return client
+        async with _CLIENT_LOCKS.setdefault(loop, {}).setdefault(key, asyncio.Lock()):
+            client = per_loop.get(key)
+            if client is None or client.closed:
+                # Building an httpx client loads the TLS trust store (~0.3 s): off the event loop,
+                # where it would stall every other trigger of the triggerer. One build per key.
+                client = await asyncio.to_thread(AsyncAkoolClient, config)
+                per_loop[key] = client
+            return client
 
     def test_connection(self) -> tuple[bool, str]:
         """Check credentials and base URL with one cheap read (avatar list, size 1). Never raises."""

@@ -117,3 +117,12 @@ async def test_async_clients_shared_per_connection(monkeypatch: pytest.MonkeyPat
     assert get_token.call_count == 1
     await first.aclose()
     TOKENS.clear()
+
+
+async def test_concurrent_first_calls_build_one_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    set_conn(monkeypatch, conn_id="akool_concurrent", host=BASE, password="key-abcdef")
+    clients = await asyncio.gather(*(AkoolHook(akool_conn_id="akool_concurrent").get_async_client() for _ in range(50)))
+    assert len({id(c) for c in clients}) == 1
+    await clients[0].aclose()
