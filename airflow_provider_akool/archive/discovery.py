@@ -313,7 +313,7 @@ def discover_avatars(
 ) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
     """Specs for the given avatar ids and/or every listed avatar, plus FAILED results for ids Akool
     could not return. ``complete`` asks the v3 upload record for creation time and ``modify_url``."""
-    from airflow_provider_akool.client import AkoolError
+    from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError
 
     if not set(platforms) <= AVATAR_PLATFORMS:
         raise ValueError(f"platforms: allowed values are {sorted(AVATAR_PLATFORMS)} (got {list(platforms)})")
@@ -328,7 +328,9 @@ def discover_avatars(
             continue
         try:
             avatars[avatar_id] = client.get_avatar(avatar_id)
-        except AkoolError as exc:
+        except (AkoolNotFoundError, AkoolBadParameterError) as exc:
+            # Only what concerns this one avatar is a per-resource failure; account-wide errors
+            # (auth, permission, quota, outage) propagate and fail the whole batch at once.
             problems.append(
                 ArchiveResult(name=f"avatar {avatar_id}", source_url="", status=ArchiveStatus.FAILED, reason=str(exc))
             )

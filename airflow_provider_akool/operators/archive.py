@@ -227,16 +227,20 @@ class AkoolArchiveToS3Operator(BaseOperator):
 
     def _discover(self, ids: list[str]) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
         from airflow_provider_akool.archive.discovery import discover_avatars, discover_voices
+        from airflow_provider_akool.client import AkoolAuthError, AkoolPermissionError
         from airflow_provider_akool.hooks.akool import AkoolHook
 
         if not (ids or self.all_avatars or self.all_voices):
             return [], []
-        with AkoolHook(akool_conn_id=self.akool_conn_id).get_client() as client:
-            specs, problems = discover_avatars(
-                client, avatar_ids=ids, all_avatars=self.all_avatars, platforms=self.avatar_platforms
-            )
-            if self.all_voices:
-                specs += discover_voices(client, voice_types=self.voice_types)
+        try:
+            with AkoolHook(akool_conn_id=self.akool_conn_id).get_client() as client:
+                specs, problems = discover_avatars(
+                    client, avatar_ids=ids, all_avatars=self.all_avatars, platforms=self.avatar_platforms
+                )
+                if self.all_voices:
+                    specs += discover_voices(client, voice_types=self.voice_types)
+        except (AkoolAuthError, AkoolPermissionError) as exc:  # a retry cannot fix the connection
+            raise AirflowFailException(f"akool_conn_id {self.akool_conn_id!r}: {exc}") from None
         self.log.info("Discovered %d resource URL(s) through the Akool API", len(specs))
         return specs, problems
 

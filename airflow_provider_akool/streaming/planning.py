@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -134,6 +135,19 @@ def check_duration(value: Any) -> Duration:
     return int(seconds)
 
 
+_UNSPEAKABLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cn", "Co", "Cs"})
+
+
+def check_speakable(text: str, where: str) -> None:
+    """Refuse text that cannot be encoded as UTF-8 (lone surrogates) or has nothing to speak
+    (only spaces, controls and invisible format characters such as U+200B)."""
+    surrogate = next((ch for ch in text if unicodedata.category(ch) == "Cs"), None)
+    if surrogate is not None:
+        raise RetellingInputError(f"{where}: contains an unpaired surrogate U+{ord(surrogate):04X} (not valid UTF-8)")
+    if all(unicodedata.category(ch) in _UNSPEAKABLE for ch in text):
+        raise RetellingInputError(f"{where}: has no speakable characters (only spaces, controls or invisible marks)")
+
+
 def normalise_scripts(scripts: Any) -> list[Segment]:
     """Validate scripts given as strings or ``{"text": ..., "id": ...}`` objects.
 
@@ -162,6 +176,7 @@ def normalise_scripts(scripts: Any) -> list[Segment]:
             raise RetellingInputError(f"{where}: must be a string or a {{text, id}} object")
         if not isinstance(text, str) or not text.strip():
             raise RetellingInputError(f"{where}.text: must be a non-empty string")
+        check_speakable(text, f"{where}.text")
         if given_id is None:
             segment_id = f"seg-{index + 1:04d}"
         elif isinstance(given_id, str | int) and not isinstance(given_id, bool) and str(given_id).strip():

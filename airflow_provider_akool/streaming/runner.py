@@ -105,6 +105,8 @@ class RetellingSettings:
         """A normalised copy, or RetellingInputError / UnsupportedStreamTypeError naming the field."""
         if not isinstance(self.avatar_id, str) or not self.avatar_id.strip():
             raise RetellingInputError("avatar_id: must be a non-empty string")
+        if any(ch.isspace() or not ch.isprintable() for ch in self.avatar_id.strip()):
+            raise RetellingInputError("avatar_id: must not contain whitespace or control characters")
         if not isinstance(self.stream_type, str) or not self.stream_type:
             raise RetellingInputError("stream_type: must be set (or set 'stream_type' in the connection extra)")
         check_stream_type_supported(self.stream_type)
