@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "connection-type": "akool",
                 "hook-class-name": "airflow_provider_akool.hooks.akool.AkoolHook",
+                "hook-name": "Akool",
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],
                     "relabeling": {

@@ -27,7 +27,7 @@ def airflow_db() -> Iterator[None]:
 
 def load_dag(dag_id: str) -> Any:
     """Parse ``dags/`` and return one DAG, failing on any import error in the folder."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
     assert not bag.import_errors, f"DAG import errors: {bag.import_errors}"

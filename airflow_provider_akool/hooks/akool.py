@@ -84,11 +84,44 @@ class AkoolHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form hints for Airflow < 3.2 (newer versions read provider info)."""
+        """Connection form hints for Airflow 3.1 (3.2+ reads ui-field-behaviour from provider info)."""
         from airflow_provider_akool.provider_info import get_provider_info
 
-        behaviour: dict[str, Any] = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
-        return behaviour
+        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        # The hook method's contract is snake_case keys (provider info uses kebab-case); Airflow 3.1
+        # validates this dict and drops it whole when hidden_fields or relabeling is missing.
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra connection form fields for Airflow 3.1 (3.2+ reads conn-fields from provider info).
+
+        Airflow 3.1's API server calls this with wtforms/flask_appbuilder stand-ins, so neither
+        needs to be installed; 3.1 allows only string/integer/password/boolean fields.
+        """
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import Optional
+
+        from airflow_provider_akool.provider_info import get_provider_info
+
+        fields = get_provider_info()["connection-types"][0]["conn-fields"]
+        widgets: dict[str, Any] = {}
+        for name, spec in fields.items():
+            types = spec["schema"]["type"]
+            field_class = IntegerField if "integer" in types else StringField
+            widgets[name] = field_class(
+                lazy_gettext(spec["label"]),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional()],
+                description=spec["description"],
+            )
+        return widgets
 
     @cached_property
     def connection(self) -> Connection:
@@ -120,8 +153,7 @@ class AkoolHook(BaseHook):
 
     async def get_async_client(self) -> AsyncAkoolClient:
         """The async client shared by every caller of this connection in the running event loop."""
-        from airflow.sdk.log import amask_secret
-
+        from airflow_provider_akool._compat import amask_secret
         from airflow_provider_akool.client import AsyncAkoolClient
 
         conn = await self.aget_connection(self.akool_conn_id)

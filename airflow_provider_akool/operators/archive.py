@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_akool._compat import AirflowException, AirflowFailException
 from airflow_provider_akool.archive.keys import check_bucket, check_key
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_akool._compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from types import FrameType

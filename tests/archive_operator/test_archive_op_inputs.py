@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from archive_op_support import keys, make_context, read_manifest
 
+from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.archive.discovery import specs_from_inputs
 from airflow_provider_akool.archive.urls import redact_url
 from airflow_provider_akool.client.models import Avatar, Voice

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import AirflowException
 from archive_op_support import (
     alias_events,
     keys,
@@ -19,6 +18,7 @@ from archive_op_support import (
     source_sha256,
 )
 
+from airflow_provider_akool._compat import AirflowException
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.sim.runner import SimServer
 from airflow_provider_akool.triggers.avatar import avatar_record, describe_avatar, fetch_avatar

@@ -7,7 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import (
+from avatar_support import make_context, set_connection, sim_client
+
+from airflow_provider_akool._compat import (
     AirflowException,
     AirflowFailException,
     AirflowRescheduleException,
@@ -15,8 +17,6 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
     TaskDeferred,
 )
-from avatar_support import make_context, set_connection, sim_client
-
 from airflow_provider_akool.links import AkoolAvatarPreviewLink
 from airflow_provider_akool.sensors.avatar import AkoolAvatarSensor
 from airflow_provider_akool.sim.runner import SimServer

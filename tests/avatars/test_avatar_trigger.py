@@ -49,7 +49,12 @@ def test_serialize_round_trips_through_json() -> None:
     rebuilt = AkoolAvatarTrigger(**restored_kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
 
-    from airflow.sdk.serde import deserialize, serialize
+    try:
+        from airflow.sdk.serde import deserialize, serialize
+    except ImportError:  # Airflow 3.1 stores trigger kwargs with BaseSerialization
+        from airflow.serialization.serialized_objects import BaseSerialization
+
+        serialize, deserialize = BaseSerialization.serialize, BaseSerialization.deserialize
 
     assert AkoolAvatarTrigger(**deserialize(serialize(kwargs))).serialize() == (classpath, kwargs)
 

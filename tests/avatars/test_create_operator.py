@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airflow.triggers.base import TriggerEvent
 from avatar_support import CREATE, DETAIL, RECORD, calls_to, make_context, set_connection, sim_client
 
+from airflow_provider_akool._compat import AirflowException, AirflowFailException, TaskDeferred
 from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator, derive_avatar_id
 from airflow_provider_akool.sim.runner import SimServer
 from airflow_provider_akool.triggers.avatar import AkoolAvatarTrigger

@@ -12,7 +12,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def test_dags_parse_without_errors_or_api_calls(akool_sim: SimServer, akool_sim_conn: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     akool_sim.clear_requests()
     bag = DagBag(dag_folder=str(DAGS))

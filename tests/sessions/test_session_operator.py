@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from session_support import AVATAR, RecordingTI, api_calls, session_of, set_sim_connection
 
+from airflow_provider_akool._compat import AirflowException, AirflowFailException
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -160,8 +160,9 @@ def test_on_kill_closes_the_open_session(akool_sim_factory: Any, monkeypatch: py
 
 
 def test_execution_timeout_closes_the_session(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.exceptions import AirflowTaskTimeout
     from airflow.sdk.execution_time.timeout import timeout
+
+    from airflow_provider_akool._compat import AirflowTaskTimeout
 
     sim = akool_sim_factory(time_scale=10)
     set_sim_connection(monkeypatch, sim)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 from session_support import AVATAR, set_sim_connection
 
+from airflow_provider_akool._compat import AirflowException
 from airflow_provider_akool.client import AkoolClient, ClientConfig
 from airflow_provider_akool.client.models import Session
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator

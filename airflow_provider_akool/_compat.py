@@ -1,0 +1,65 @@
+"""Airflow names whose import path differs between the oldest supported Airflow (3.1) and 3.3.
+
+Airflow 3.1's task SDK does not yet export ``conf``, the task-control exceptions or
+``amask_secret``; they live in ``airflow.configuration`` / ``airflow.exceptions`` there and the
+task runner of 3.1 catches those very classes. Newer Airflow re-exports the SDK classes from
+``airflow.exceptions`` (deprecated), so trying the SDK first keeps one class object per version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # type-checked against the pinned (newest) Airflow
+    from airflow.sdk import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowRescheduleException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+        TaskDeferred,
+    )
+    from airflow.sdk.log import amask_secret
+else:
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # Airflow 3.1
+        from airflow.configuration import conf
+    try:
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowRescheduleException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            TaskDeferred,
+        )
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowRescheduleException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            TaskDeferred,
+        )
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # Airflow 3.1: only the sync masker; ClientCore accepts a sync on_secret
+        from airflow.sdk.log import mask_secret as amask_secret
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowRescheduleException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "TaskDeferred",
+    "amask_secret",
+    "conf",
+]
