@@ -72,4 +72,4 @@ $(VENV_OLDEST)/.installed: requirements/lock-airflow-3.1.txt pyproject.toml
 	touch $@
 
 test-oldest: $(VENV_OLDEST)/.installed
-	$(VENV_OLDEST)/bin/pytest -q
+	$(VENV_OLDEST)/bin/pytest -q $(PYTEST_ARGS)
