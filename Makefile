@@ -42,7 +42,7 @@ e2e: venv
 	.ci/e2e
 
 # Reliability proof (docs/reliability.md): kill matrix, DAG-run secret scan, the SIGTERM test, then
-# the fault matrix (end-to-end DAG x fault rates x seeds; ~70 s per run, about 50 min for 2 x 20).
+# the fault matrix (end-to-end DAG x fault rates x seeds; ~55 s per run, about 40 min for 2 x 20).
 # Fails if any of them failed; the matrix's per-run results go to CHAOS_OUT (a temp dir if unset).
 CHAOS_RATES ?= 0.1,0.2
 CHAOS_SEEDS ?= 20

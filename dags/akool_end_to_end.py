@@ -56,6 +56,9 @@ def _sample_urls() -> list[str]:
 @dag(
     dag_id="akool_end_to_end",
     schedule=None,
+    # Every step is idempotent (avatars adopted, sessions closed, archive skips what it has), so a
+    # transient failure is retried rather than failing the run.
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=5)},
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

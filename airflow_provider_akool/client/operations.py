@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from airflow_provider_akool.client.calls import Call, Reply, Steps, operation
 from airflow_provider_akool.client.config import ClientConfig
@@ -36,7 +36,7 @@ from airflow_provider_akool.client.models import (
     UpdateKnowledgeBaseRequest,
     Voice,
 )
-from airflow_provider_akool.client.models.common import build_request
+from airflow_provider_akool.client.models.common import build_request, describe_validation_error
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -77,22 +77,49 @@ def _data(reply: Reply, call: str) -> Any:
     return reply["data"]
 
 
-def _page(model: type[M], data: Any) -> Page[M]:
+def _parse(model: type[M], payload: Any, endpoint: str) -> M:
+    """Validate a response object; unreadable data becomes an AkoolError naming the fields, never
+    a raw pydantic/TypeError (values are not echoed: responses may carry tokens)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise AkoolError(describe_validation_error(f"{endpoint} response", exc), endpoint=endpoint) from None
+
+
+def _object(data: Any, endpoint: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise AkoolError(
+            f"invalid {endpoint} response: data is a {type(data).__name__}, not an object", endpoint=endpoint
+        )
+    return data
+
+
+def _items(data: Any, endpoint: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise AkoolError(f"invalid {endpoint} response: expected a list, got {type(data).__name__}", endpoint=endpoint)
+    return data
+
+
+def _page(model: type[M], data: Any, endpoint: str = "list") -> Page[M]:
     # The knowledge-base list is documented as a bare array, the React demo reads
     # `data.knowledge_list` (§5.1): accept both besides the usual {count, result}.
     if isinstance(data, list):
         items = data
-        return Page[model](count=len(items), result=[model.model_validate(i) for i in items])  # type: ignore[valid-type]
+        return Page[model](count=len(items), result=[_parse(model, i, endpoint) for i in items])  # type: ignore[valid-type]
     if isinstance(data, dict):
-        items = data.get("result", data.get("knowledge_list", [])) or []
+        items = _items(data.get("result", data.get("knowledge_list", [])) or [], endpoint)
         count = data.get("count", len(items))
+        if not isinstance(count, int) or isinstance(count, bool):
+            count = len(items)
         return Page[model](  # type: ignore[valid-type]
             count=count,
-            result=[model.model_validate(i) for i in items],
-            page=data.get("page"),
-            size=data.get("size"),
+            result=[_parse(model, i, endpoint) for i in items],
+            page=data.get("page") if isinstance(data.get("page"), int) else None,
+            size=data.get("size") if isinstance(data.get("size"), int) else None,
         )
-    raise AkoolError(f"unexpected list payload of type {type(data).__name__}")
+    raise AkoolError(
+        f"invalid {endpoint} response: unexpected list payload of type {type(data).__name__}", endpoint=endpoint
+    )
 
 
 def _query(model: type[RequestModel], what: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +164,9 @@ class AkoolOperations:
             existing = yield from self._avatar_detail(request.avatar_id)
             return AvatarCreated(avatar=existing, adopted=True)
         data = _data(reply, "avatar.create")
-        return AvatarCreated(avatar=Avatar.model_validate({"avatar_id": request.avatar_id, **data}))
+        return AvatarCreated(
+            avatar=_parse(Avatar, {"avatar_id": request.avatar_id, **_object(data, "avatar.create")}, "avatar.create")
+        )
 
     @operation
     def get_avatar_record(self, record_id: str) -> Steps[list[AvatarRecord]]:
@@ -147,7 +176,7 @@ class AkoolOperations:
         reply = yield Call("GET", f"{V3}/avatar/detail", "avatar.record", params={"id": record_id})
         data = _data(reply, "avatar.record")
         items = data if isinstance(data, list) else [data]
-        return [AvatarRecord.model_validate(item) for item in items]
+        return [_parse(AvatarRecord, item, "avatar.record") for item in items]
 
     @operation
     def get_avatar(self, avatar_id: str) -> Steps[Avatar]:
@@ -158,14 +187,16 @@ class AkoolOperations:
         if not avatar_id:
             raise AkoolRequestError("avatar_id must not be empty")
         reply = yield Call("GET", f"{LIVE}/avatar/detail", "avatar.detail", params={"avatar_id": avatar_id})
-        return Avatar.model_validate({"avatar_id": avatar_id, **_data(reply, "avatar.detail")})
+        return _parse(
+            Avatar, {"avatar_id": avatar_id, **_object(_data(reply, "avatar.detail"), "avatar.detail")}, "avatar.detail"
+        )
 
     @operation
     def list_avatars(self, page: int = 1, size: int = 100, platform: str = "open") -> Steps[Page[Avatar]]:
         """One page of streaming avatars (size ≤ 100)."""
         params = _query(AvatarListQuery, "avatar list query", {"page": page, "size": size, "platform": platform})
         reply = yield Call("GET", f"{LIVE}/avatar/list", "avatar.list", params=params)
-        return _page(Avatar, _data(reply, "avatar.list"))
+        return _page(Avatar, _data(reply, "avatar.list"), "avatar.list")
 
     # -- sessions ----------------------------------------------------------------------------
     @operation
@@ -207,7 +238,7 @@ class AkoolOperations:
                 if attempt == attempts:
                     raise
                 continue
-            return Session.model_validate(_data(reply, "session.create"))
+            return _parse(Session, _data(reply, "session.create"), "session.create")
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _open_session_ids(self) -> Steps[set[str]]:
@@ -217,7 +248,7 @@ class AkoolOperations:
             while True:
                 params = {"page": page, "size": 100, "status": int(status)}
                 reply = yield Call("GET", f"{LIVE}/session/list", "session.list", params=params)
-                listing = _page(Session, _data(reply, "session.list"))
+                listing = _page(Session, _data(reply, "session.list"), "session.list")
                 ids.update(s.id for s in listing.result)
                 if len(listing.result) < 100 or page * 100 >= listing.count:
                     break
@@ -230,7 +261,7 @@ class AkoolOperations:
         if not session_id:
             raise AkoolRequestError("session_id must not be empty")
         reply = yield Call("GET", f"{LIVE}/session/detail", "session.detail", params={"id": session_id})
-        return Session.model_validate(_data(reply, "session.detail"))
+        return _parse(Session, _data(reply, "session.detail"), "session.detail")
 
     @operation
     def close_session(self, session_id: str) -> Steps[CloseResult]:
@@ -258,7 +289,7 @@ class AkoolOperations:
         """One page of sessions, optionally filtered by status (1..4)."""
         params = _query(SessionListQuery, "session list query", {"page": page, "size": size, "status": status})
         reply = yield Call("GET", f"{LIVE}/session/list", "session.list", params=params)
-        return _page(Session, _data(reply, "session.list"))
+        return _page(Session, _data(reply, "session.list"), "session.list")
 
     # -- catalog -----------------------------------------------------------------------------
     @operation
@@ -275,7 +306,7 @@ class AkoolOperations:
         values = {"page": page, "size": size, "type": type, "support_stream": stream_flag, "name": name}
         params = _query(VoiceListQuery, "voice list query", values)
         reply = yield Call("GET", "/api/open/v4/voice/list", "voice.list", params=params)
-        return _page(Voice, _data(reply, "voice.list"))
+        return _page(Voice, _data(reply, "voice.list"), "voice.list")
 
     @operation
     def list_languages(self) -> Steps[list[Language]]:
@@ -283,7 +314,7 @@ class AkoolOperations:
         reply = yield Call("GET", f"{V3}/language/list", "language.list")
         data = _data(reply, "language.list")
         items = data.get("lang_list", []) if isinstance(data, dict) else data
-        return [Language.model_validate(item) for item in items or []]
+        return [_parse(Language, item, "language.list") for item in _items(items or [], "language.list")]
 
     # -- knowledge bases ---------------------------------------------------------------------
     @operation
@@ -293,14 +324,14 @@ class AkoolOperations:
         """One page of knowledge bases, newest first."""
         params = _query(KnowledgeListQuery, "knowledge base list query", {"page": page, "size": size, "name": name})
         reply = yield Call("GET", f"{KB}/list", "knowledge.list", params=params)
-        return _page(KnowledgeBase, _data(reply, "knowledge.list"))
+        return _page(KnowledgeBase, _data(reply, "knowledge.list"), "knowledge.list")
 
     @operation
     def create_knowledge_base(self, /, **fields: Any) -> Steps[KnowledgeBase]:
         """Create a knowledge base; a repeat with the same name answers 1233 (already exists)."""
         request = build_request(KnowledgeBaseFields, "knowledge base", fields)
         reply = yield Call("POST", f"{KB}/create", "knowledge.create", json=request.to_body(), idempotent=False)
-        return KnowledgeBase.model_validate(_data(reply, "knowledge.create"))
+        return _parse(KnowledgeBase, _data(reply, "knowledge.create"), "knowledge.create")
 
     @operation
     def get_knowledge_base(self, knowledge_id: str) -> Steps[KnowledgeBase]:
@@ -311,7 +342,7 @@ class AkoolOperations:
         if not knowledge_id:
             raise AkoolRequestError("knowledge_id must not be empty")
         reply = yield Call("GET", f"{KB}/detail", "knowledge.detail", params={"id": knowledge_id})
-        return KnowledgeBase.model_validate(_data(reply, "knowledge.detail"))
+        return _parse(KnowledgeBase, _data(reply, "knowledge.detail"), "knowledge.detail")
 
     @operation
     def update_knowledge_base(self, /, knowledge_id: str, **fields: Any) -> Steps[KnowledgeBase]:
@@ -320,7 +351,7 @@ class AkoolOperations:
         reply = yield Call("POST", f"{KB}/update", "knowledge.update", json=request.to_body())
         data = reply.get("data")
         if isinstance(data, dict) and "_id" in data:
-            return KnowledgeBase.model_validate(data)
+            return _parse(KnowledgeBase, data, "knowledge.update")
         return (yield from self._knowledge_detail(knowledge_id))
 
     @operation
