@@ -62,7 +62,7 @@ clean:
 # requirements/lock-airflow-3.1.txt (compiled like lock.txt, with -c requirements/pins-airflow-3.1.txt).
 VENV_OLDEST := .venv-3.1
 
-.PHONY: test-oldest
+.PHONY: test-oldest e2e-oldest
 
 $(VENV_OLDEST)/.installed: requirements/lock-airflow-3.1.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV_OLDEST)
@@ -73,3 +73,7 @@ $(VENV_OLDEST)/.installed: requirements/lock-airflow-3.1.txt pyproject.toml
 
 test-oldest: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/pytest -q $(PYTEST_ARGS)
+
+# make e2e on Airflow 3.1 (real scheduler, triggerer crash and restart).
+e2e-oldest: $(VENV_OLDEST)/.installed
+	$(VENV_OLDEST)/bin/python -m airflow_provider_akool.demo_support.e2e
