@@ -73,7 +73,7 @@ class AsyncAkoolClient(ClientCore):
         try:
             return await self._exchange(call, token)
         except AkoolAuthError as exc:
-            if not self._should_refresh(exc, call, self.config.token_mode, refreshed=False) or token is None:
+            if not self._should_refresh(exc, call, self.config.token_mode) or token is None:
                 raise
             self.tokens.invalidate(self.token_key, token)
             return await self._exchange(call, await self._token())

@@ -5,11 +5,15 @@ yields :class:`Call` objects and receives the decoded JSON reply of each. Multi-
 (adopt an existing avatar on 1222, reconcile a lost session-create response) is written once and
 driven by either client: the sync client runs the generator with blocking I/O, the async client
 awaits each call. Errors raised by a call are thrown into the generator, so an operation can
-react to them (``except AkoolAlreadyExistsError``) exactly where the call was made.
+react to them (``except AkoolAlreadyExistsError``) exactly where the call was made. An operation
+that has to wait between calls (polling for a session a lost create may still open) yields a
+:class:`Pause`; the drivers sleep (blocking or awaited) and resume it with an empty reply.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
@@ -22,7 +26,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 Reply = dict[str, Any]
-Steps = Generator["Call", Reply, T]
+Steps = Generator["Call | Pause", Reply, T]
 
 
 @dataclass(frozen=True)
@@ -44,17 +48,28 @@ class Call:
     accept_codes: frozenset[int] = field(default_factory=frozenset)
 
 
+@dataclass(frozen=True)
+class Pause:
+    """Wait ``seconds`` before the next step (no I/O); the operation is resumed with ``{}``."""
+
+    seconds: float
+
+
 def drive_sync(steps: Steps[T], send: Callable[[Call], Reply]) -> T:
     """Run an operation's steps with a blocking ``send``."""
     try:
-        call = next(steps)
+        step = next(steps)
         while True:
+            if isinstance(step, Pause):
+                time.sleep(max(0.0, step.seconds))
+                step = steps.send({})
+                continue
             try:
-                reply = send(call)
+                reply = send(step)
             except Exception as exc:
-                call = steps.throw(exc)
+                step = steps.throw(exc)
             else:
-                call = steps.send(reply)
+                step = steps.send(reply)
     except StopIteration as stop:
         result: T = stop.value
         return result
@@ -63,14 +78,18 @@ def drive_sync(steps: Steps[T], send: Callable[[Call], Reply]) -> T:
 async def drive_async(steps: Steps[T], send: Callable[[Call], Coroutine[Any, Any, Reply]]) -> T:
     """Run an operation's steps with an awaitable ``send``."""
     try:
-        call = next(steps)
+        step = next(steps)
         while True:
+            if isinstance(step, Pause):
+                await asyncio.sleep(max(0.0, step.seconds))
+                step = steps.send({})
+                continue
             try:
-                reply = await send(call)
+                reply = await send(step)
             except Exception as exc:
-                call = steps.throw(exc)
+                step = steps.throw(exc)
             else:
-                call = steps.send(reply)
+                step = steps.send(reply)
     except StopIteration as stop:
         result: T = stop.value
         return result

@@ -41,6 +41,9 @@ class ClientConfig:
     (cached per process, refreshed once on code 1101). Never both headers: Authorization would win.
     ``on_secret`` is called with every secret the client learns at run time (bearer tokens), so a
     host such as Airflow can mask it in logs (the async client awaits it when it returns an awaitable).
+    ``lost_create_grace``: how long past its read timeout a session create the client gave up on may
+    still be applied by Akool; the client keeps looking for the session it may open until then
+    (``client/reconcile.py``).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -53,6 +56,7 @@ class ClientConfig:
     max_retry_wait: float = 30.0
     max_retry_time: float = 180.0
     backoff_base: float = 0.5
+    lost_create_grace: float = 10.0
     user_agent: str = field(default_factory=default_user_agent)
     on_secret: Callable[[str], Awaitable[None] | None] | None = field(default=None, repr=False, compare=False)
 
@@ -70,8 +74,8 @@ class ClientConfig:
                 raise AkoolRequestError(f"{name} must be > 0 (got {getattr(self, name)!r})")
         if not 1 <= self.max_attempts <= 20:
             raise AkoolRequestError(f"max_attempts must be between 1 and 20 (got {self.max_attempts!r})")
-        if self.max_retry_wait < 0 or self.max_retry_time < 0:
-            raise AkoolRequestError("max_retry_wait and max_retry_time must be >= 0")
+        if self.max_retry_wait < 0 or self.max_retry_time < 0 or self.lost_create_grace < 0:
+            raise AkoolRequestError("max_retry_wait, max_retry_time and lost_create_grace must be >= 0")
 
     @property
     def token_mode(self) -> bool:

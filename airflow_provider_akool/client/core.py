@@ -70,8 +70,9 @@ class ClientCore(AkoolOperations):
         return token
 
     @staticmethod
-    def _should_refresh(exc: AkoolAuthError, call: Call, token_mode: bool, refreshed: bool) -> bool:
-        return token_mode and call.authenticated and exc.code == 1101 and not refreshed
+    def _should_refresh(exc: AkoolAuthError, call: Call, token_mode: bool) -> bool:
+        """A 1101 on an authenticated call in token mode: the token expired; refresh it once."""
+        return token_mode and call.authenticated and exc.code == 1101
 
     @staticmethod
     def _log_exchange(call: Call, response: httpx.Response, started: float) -> None:

@@ -5,20 +5,13 @@ Paths and shapes follow ../shared/akool-api.md; section numbers are given where 
 
 from __future__ import annotations
 
-import logging
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from airflow_provider_akool.client.calls import Call, Reply, Steps, operation
 from airflow_provider_akool.client.config import ClientConfig
-from airflow_provider_akool.client.errors import (
-    AkoolAlreadyExistsError,
-    AkoolAmbiguousCreateError,
-    AkoolError,
-    AkoolRequestError,
-    AkoolTransientError,
-)
+from airflow_provider_akool.client.errors import AkoolAlreadyExistsError, AkoolError, AkoolRequestError
 from airflow_provider_akool.client.models import (
     Avatar,
     AvatarCreated,
@@ -37,8 +30,8 @@ from airflow_provider_akool.client.models import (
     Voice,
 )
 from airflow_provider_akool.client.models.common import build_request, describe_validation_error
+from airflow_provider_akool.client.reconcile import PendingCreates, create_attempts, recheck, settle
 
-log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 V3 = "/api/open/v3"
@@ -200,46 +193,42 @@ class AkoolOperations:
 
     # -- sessions ----------------------------------------------------------------------------
     @operation
-    def create_session(self, request: CreateSessionRequest | None = None, /, **fields: Any) -> Steps[Session]:
+    def create_session(
+        self, request: CreateSessionRequest | None = None, /, *, pending: PendingCreates | None = None, **fields: Any
+    ) -> Steps[Session]:
         """Create a session; credits for ``duration`` are pre-charged (§2.4).
 
-        Not blindly retried: a create whose response was lost may have opened a paid session.
-        Before each attempt the open sessions are listed; after an ambiguous failure they are
-        listed again. Exactly one new open session is taken to be ours: it is closed and the
-        create repeated, up to ``max_attempts`` times. More than one (concurrent creators)
-        cannot be attributed safely, so :class:`AkoolAmbiguousCreateError` names the candidates
-        for the stale-session sweeper.
+        Not blindly retried: an attempt that fails after it may have applied (timeout, reset, 5xx)
+        may have opened a paid session. The open sessions are listed before the first attempt and
+        after each such failure; a session that is surely the lost one is closed, several that
+        cannot be told apart raise :class:`AkoolAmbiguousCreateError` naming them (see
+        ``client/reconcile.py``). Such an attempt may also land later: pass
+        ``pending=PendingCreates()``, then ``settle_session_creates(pending)`` polls for a bounded
+        time and ``recheck_session_creates(pending)`` looks once more (e.g. when closing the session).
         """
         if request is not None and fields:
             raise AkoolRequestError("pass either a CreateSessionRequest or keyword fields, not both")
         if request is None:
             request = build_request(CreateSessionRequest, "session create request", fields)
-        body = request.to_body()
-        attempts = self.config.max_attempts
-        for attempt in range(1, attempts + 1):
-            before = yield from self._open_session_ids()
-            try:
-                reply = yield Call("POST", f"{LIVE}/session/create", "session.create", json=body, idempotent=False)
-            except AkoolTransientError as exc:
-                if not exc.maybe_applied:
-                    raise
-                after = yield from self._open_session_ids()
-                new = sorted(after - before)
-                if len(new) > 1:
-                    raise AkoolAmbiguousCreateError(
-                        "session create response was lost and several new sessions appeared meanwhile; "
-                        "not closing sessions that may belong to other callers",
-                        endpoint="session.create",
-                        candidates=new,
-                    ) from None
-                if new:
-                    log.warning("session create response lost; closing orphan session %s and retrying", new[0])
-                    yield from self._close(new[0])
-                if attempt == attempts:
-                    raise
-                continue
-            return _parse(Session, _data(reply, "session.create"), "session.create")
-        raise AssertionError("unreachable")  # pragma: no cover
+        pending = PendingCreates() if pending is None else pending
+        create = Call("POST", f"{LIVE}/session/create", "session.create", json=request.to_body(), idempotent=False)
+        reply = yield from create_attempts(self, create, pending)
+        session = _parse(Session, _data(reply, "session.create"), "session.create")
+        pending.ours = session.id
+        return session
+
+    @operation
+    def settle_session_creates(self, pending: PendingCreates) -> Steps[PendingCreates]:
+        """Poll the open sessions until every ambiguous create attempt of ``pending`` is accounted for
+        or ``timeout + lost_create_grace`` has passed since the last one was sent, closing a late
+        session that is surely ours. No call when nothing is pending."""
+        return (yield from settle(self, pending))
+
+    @operation
+    def recheck_session_creates(self, pending: PendingCreates) -> Steps[PendingCreates]:
+        """Look once more for sessions the ambiguous create attempts of ``pending`` may have opened
+        (one listing; none when nothing is pending). Never raises for API failures."""
+        return (yield from recheck(self, pending))
 
     def _open_session_ids(self) -> Steps[set[str]]:
         ids: set[str] = set()

@@ -60,7 +60,7 @@ class AkoolClient(ClientCore):
         try:
             return self._exchange(call, token)
         except AkoolAuthError as exc:
-            if not self._should_refresh(exc, call, self.config.token_mode, refreshed=False) or token is None:
+            if not self._should_refresh(exc, call, self.config.token_mode) or token is None:
                 raise
             self.tokens.invalidate(self.token_key, token)
             return self._exchange(call, self._token())

@@ -4,7 +4,9 @@
 while the request is in flight, the request still completes and the session it opened (if any)
 is closed before the cancellation goes on. ``close_session`` retries, treats 1216/1219 as closed
 (the client maps them), confirms with the session detail, and finishes even when the caller is
-cancelled meanwhile (the cancellation is re-raised afterwards).
+cancelled meanwhile (the cancellation is re-raised afterwards). ``CreateWatch`` keeps looking for a
+session that a create attempt given up on may still open (``client/reconcile.py``): a bounded poll
+in the background while the session is used, and one more look when it is closed.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_akool.client.errors import AkoolError, AkoolNotFoundError
+from airflow_provider_akool.client.reconcile import PendingCreates
 
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AsyncAkoolClient
     from airflow_provider_akool.client.models import Session
 
-__all__ = ["CloseOutcome", "close_session", "open_session"]
+__all__ = ["CloseOutcome", "CreateWatch", "close_session", "open_session"]
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,11 @@ class CloseOutcome:
         }
 
 
-async def open_session(client: AsyncAkoolClient, body: dict[str, Any]) -> Session:
+async def open_session(
+    client: AsyncAkoolClient, body: dict[str, Any], pending: PendingCreates | None = None
+) -> Session:
     """Create a session; if cancelled meanwhile, wait for the create to land and close its session."""
-    create = asyncio.ensure_future(client.create_session(**body))
+    create = asyncio.ensure_future(client.create_session(**body, pending=pending))
     try:
         return await asyncio.shield(create)
     except asyncio.CancelledError:
@@ -64,6 +69,60 @@ async def open_session(client: AsyncAkoolClient, body: dict[str, Any]) -> Sessio
             if not outcome.closed:
                 log.error("could not close session %s: %s", session.id, outcome.error)
         raise
+
+
+class CreateWatch:
+    """Opens one session and accounts for create attempts that may still open another one.
+
+    When a create attempt was given up on after it may have applied, a bounded poll runs in the
+    background (the session is used meanwhile: its duration is already running) and ``finish``
+    looks once more. ``leftovers`` are sessions that could not be attributed or closed: for the
+    sweeper. On the happy path none of this makes a call.
+    """
+
+    def __init__(self, client: AsyncAkoolClient) -> None:
+        self._client = client
+        self.pending = PendingCreates()
+        self._poll: asyncio.Future[PendingCreates] | None = None
+
+    @property
+    def leftovers(self) -> list[str]:
+        return self.pending.leftovers
+
+    async def open(self, body: dict[str, Any]) -> Session:
+        """Create the session; if that fails, settle what its attempts may have opened, then raise."""
+        try:
+            session = await open_session(self._client, body, self.pending)
+        except BaseException as exc:
+            await self.finish(wait=not isinstance(exc, asyncio.CancelledError))
+            raise
+        if self.pending.unresolved:
+            self._poll = asyncio.ensure_future(self._client.settle_session_creates(self.pending))
+        return session
+
+    async def finish(self, *, wait: bool = True) -> list[str]:
+        """Let the bounded poll run out (``wait``; else stop it), look once more; return the leftovers.
+
+        Never raises but for a cancellation of the caller.
+        """
+        poll, self._poll = self._poll, None
+        try:
+            if poll is None and wait and self.pending.unresolved:  # the create failed: nothing polled yet
+                await self._client.settle_session_creates(self.pending)
+            elif poll is not None and not poll.done() and wait:
+                await asyncio.shield(poll)
+            else:
+                if poll is not None and not poll.done():
+                    poll.cancel()
+                    await asyncio.wait({poll})
+                await self._client.recheck_session_creates(self.pending)
+        except asyncio.CancelledError:
+            if poll is not None:
+                poll.cancel()
+            raise
+        except Exception:
+            log.exception("Looking for a session a lost session create may have opened failed")
+        return self.leftovers
 
 
 async def _drain(create: asyncio.Future[Session]) -> Session | None:

@@ -1,0 +1,192 @@
+"""Session creates whose outcome is unknown: find the paid session they may open and close it.
+
+Akool's session create takes no idempotency key (akool-api.md §2.4) and its list shows nothing that
+ties a session to the request that opened it (§2.7). When an attempt fails in a way that may have
+applied (read timeout, reset, 5xx), the only evidence is the set of open sessions. Right after the
+failed attempt the rule is: a session open now that was not open before the first attempt and is
+the *only* such session is the lost one — it is closed. Several cannot be attributed (other
+workers open sessions too): they are reported as candidates and never closed here.
+
+A server may apply a request after the client gave up on it (queues, proxies), so an ambiguous
+attempt stays pending after a later attempt succeeds: :func:`settle` polls until
+``timeout + lost_create_grace`` after the last ambiguous attempt was sent, and :func:`recheck`
+looks once more (the retelling runner does when it closes the session). Those later looks span
+seconds to minutes, long enough for a sibling task or a person on the same account to open a
+session, so what they find is only reported as a candidate: the stale-session sweeper, run once the
+DAG's sessions are done (``trigger_rule="all_done"``), closes the candidates still open. Nothing
+here lists sessions unless an attempt was ambiguous.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from airflow_provider_akool.client.calls import Call, Pause, Reply, Steps
+from airflow_provider_akool.client.config import ClientConfig
+from airflow_provider_akool.client.errors import (
+    AkoolAmbiguousCreateError,
+    AkoolError,
+    AkoolRequestError,
+    AkoolTransientError,
+)
+from airflow_provider_akool.client.models import CloseResult
+
+__all__ = ["PendingCreates", "create_attempts", "recheck", "settle"]
+
+log = logging.getLogger(__name__)
+
+# Polls per window (timeout + grace), within these bounds in seconds.
+POLLS_PER_WINDOW = 8
+MIN_POLL_SECONDS = 0.05
+MAX_POLL_SECONDS = 5.0
+
+
+class SessionOps(Protocol):
+    """What the reconciliation needs from :class:`AkoolOperations`."""
+
+    config: ClientConfig
+
+    def _open_session_ids(self) -> Steps[set[str]]: ...
+
+    def _close(self, session_id: str) -> Steps[CloseResult]: ...
+
+
+@dataclass
+class PendingCreates:
+    """What one ``create_session`` call may still have opened, and what was done about it.
+
+    Pass a fresh instance as ``create_session(..., pending=...)`` to keep it after the call
+    returns or raises; ``settle_session_creates`` and ``recheck_session_creates`` then resolve it.
+    ``unresolved`` counts ambiguous attempts whose session has not been found; ``leftovers`` are
+    the ids to hand to the stale-session sweeper.
+    """
+
+    before: frozenset[str] | None = None
+    window: float = 0.0
+    last_sent: float | None = None
+    unresolved: int = 0
+    ours: str | None = None
+    closed: list[str] = field(default_factory=list)
+    unclosed: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+
+    def start(self, window: float) -> None:
+        """Claim this record for one create call that keeps looking ``window`` seconds after an attempt."""
+        if self.window or self.before is not None:
+            raise AkoolRequestError("a PendingCreates serves one create_session call; pass a new one")
+        self.window = window
+
+    def attempt_failed(self, sent_at: float) -> None:
+        """An attempt sent at ``sent_at`` (``time.monotonic()``) failed and may have applied."""
+        self.unresolved += 1
+        self.last_sent = sent_at
+
+    def seconds_left(self) -> float:
+        """Seconds until the bounded poll stops (0 when nothing is pending)."""
+        if not self.unresolved or self.last_sent is None:
+            return 0.0
+        return max(0.0, self.last_sent + self.window - time.monotonic())
+
+    def attribute(self, open_ids: Iterable[str], *, may_close: bool) -> str | None:
+        """Apply the rule to a listing: the id to close, or None (new unknowns become candidates).
+
+        ``may_close`` is true only for the look right after a failed attempt; a later look turns
+        even a lone unknown session into a candidate, which accounts for one pending attempt.
+        """
+        known = {*(self.before or ()), *self.closed, *self.unclosed, *self.candidates}
+        unknown = sorted(set(open_ids) - known - {self.ours or ""})
+        if not unknown or not self.unresolved:
+            return None
+        if may_close and not self.candidates and len(unknown) == 1:
+            return unknown[0]
+        self.candidates.extend(unknown)
+        if not may_close:
+            self.unresolved = max(0, self.unresolved - len(unknown))
+        log.warning(
+            "Session(s) %s opened while a session create was unaccounted for; they may be that create's or "
+            "another caller's, so they are not closed here but left to the stale-session sweeper",
+            ", ".join(unknown),
+        )
+        return None
+
+    @property
+    def leftovers(self) -> list[str]:
+        """Sessions that may be open and paid for with nobody closing them: for the sweeper."""
+        return list(dict.fromkeys([*self.candidates, *self.unclosed]))
+
+
+def create_attempts(ops: SessionOps, create: Call, pending: PendingCreates) -> Steps[Reply]:
+    """Send ``create`` up to ``max_attempts`` times; return the reply of the attempt that succeeded.
+
+    An attempt that may have applied is followed by a listing and the rule; several unknown new
+    sessions raise :class:`AkoolAmbiguousCreateError` (as they would at any later look).
+    """
+    pending.start(ops.config.timeout + ops.config.lost_create_grace)
+    pending.before = frozenset((yield from ops._open_session_ids()))
+    attempts = ops.config.max_attempts
+    for attempt in range(1, attempts + 1):
+        sent_at = time.monotonic()
+        try:
+            return (yield create)
+        except AkoolTransientError as exc:
+            if not exc.maybe_applied:
+                raise
+            pending.attempt_failed(sent_at)
+            yield from _look(ops, pending, may_close=True)
+            if pending.candidates:
+                raise AkoolAmbiguousCreateError(
+                    "session create response was lost and several new sessions appeared meanwhile; "
+                    "not closing sessions that may belong to other callers",
+                    endpoint=create.name,
+                    candidates=list(pending.candidates),
+                ) from None
+            if attempt == attempts:
+                raise
+            if pending.unresolved:
+                log.warning(
+                    "Session create attempt %d/%d failed (%s) and no session it may have opened is listed yet; "
+                    "retrying, and looking for a late one until %.1f s after the attempt was sent",
+                    attempt,
+                    attempts,
+                    exc,
+                    pending.window,
+                )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def settle(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
+    """Poll until every ambiguous attempt is accounted for or its window is over (no call otherwise)."""
+    interval = min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, pending.window / POLLS_PER_WINDOW))
+    while (left := pending.seconds_left()) > 0:
+        yield Pause(min(interval, left))
+        yield from recheck(ops, pending)
+    return pending
+
+
+def recheck(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
+    """Look once for sessions the ambiguous attempts may have opened; failures are logged, not raised."""
+    if pending.unresolved:
+        try:
+            yield from _look(ops, pending, may_close=False)
+        except AkoolError as exc:
+            log.warning("Looking for a session a lost session create may have opened failed: %s", exc)
+    return pending
+
+
+def _look(ops: SessionOps, pending: PendingCreates, *, may_close: bool) -> Steps[None]:
+    lost = pending.attribute((yield from ops._open_session_ids()), may_close=may_close)
+    if lost is None:
+        return
+    log.warning("Session %s was opened by a session create whose response was lost; closing it", lost)
+    pending.unresolved -= 1
+    try:
+        yield from ops._close(lost)
+    except AkoolError as exc:
+        log.error("Closing session %s failed (%s); left to the stale-session sweeper", lost, exc)
+        pending.unclosed.append(lost)
+    else:
+        pending.closed.append(lost)

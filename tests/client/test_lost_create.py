@@ -1,0 +1,225 @@
+"""A session create given up on may still open a paid session later: the client finds and closes it.
+
+Scripted over HTTP mocks: a fake session service whose sessions "land" at a chosen time, as a
+create a server still held when the client timed out would (reliability finding 1). The same
+operation drives the sync and the async client, so the main case runs on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from airflow_provider_akool.client import (
+    AkoolClient,
+    AkoolTransientError,
+    AsyncAkoolClient,
+    ClientConfig,
+    PendingCreates,
+)
+
+BASE = "https://akool.test"
+LIVE = "/api/open/v4/liveAvatar/session"
+API_KEY = "key-lost-create-0123456789"
+TIMEOUT, GRACE = 0.2, 0.4  # poll window: 0.6 s after the ambiguous attempt was sent
+pytestmark = pytest.mark.timeout(30)
+
+
+def ok(data: Any = None) -> httpx.Response:
+    return httpx.Response(200, json={"code": 1000, "msg": "OK", **({"data": data} if data is not None else {})})
+
+
+class FakeSessions:
+    """Akool's session endpoints: creates answer (or time out) as scripted, late sessions land on time."""
+
+    def __init__(self, creates: list[str]) -> None:
+        self.creates = iter(creates)  # per attempt: "ok", "timeout", or "lost" (applied, answer lost)
+        self.open: list[str] = []
+        self.late: list[tuple[float, str]] = []
+        self.closed: list[str] = []
+        self.log: list[str] = []  # "list" / "create" / "close <id>", in order
+
+    def land(self, session_id: str, after: float) -> None:
+        self.late.append((time.monotonic() + after, session_id))
+
+    def _landed(self) -> None:
+        now = time.monotonic()
+        self.open += [i for at, i in self.late if at <= now]
+        self.late = [(at, i) for at, i in self.late if at > now]
+
+    def list(self, request: httpx.Request) -> httpx.Response:
+        self._landed()
+        self.log.append("list")
+        ids = self.open if request.url.params["status"] == "2" else []
+        return ok({"count": len(ids), "result": [{"_id": i, "status": 2} for i in ids]})
+
+    def create(self, request: httpx.Request) -> httpx.Response:
+        self.log.append("create")
+        outcome = next(self.creates)
+        if outcome == "lost":
+            self.open.append("lost")
+        if outcome in ("timeout", "lost"):
+            raise httpx.ReadTimeout("timed out", request=request)
+        session_id = f"ours-{sum(1 for e in self.log if e == 'create')}"
+        self.open.append(session_id)
+        return ok({"_id": session_id, "status": 1, "stream_type": "agora", "credentials": {}})
+
+    def close(self, request: httpx.Request) -> httpx.Response:
+        session_id = json.loads(request.content)["id"]
+        self.log.append(f"close {session_id}")
+        self.closed.append(session_id)
+        self.open = [i for i in self.open if i != session_id]
+        return ok()
+
+    def lists(self) -> int:
+        return self.log.count("list")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSessions]:
+    service = FakeSessions(["timeout", "ok"])
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get(f"{LIVE}/list").mock(side_effect=lambda r: service.list(r))
+        router.post(f"{LIVE}/create").mock(side_effect=lambda r: service.create(r))
+        router.post(f"{LIVE}/close").mock(side_effect=lambda r: service.close(r))
+        yield service
+
+
+def config(**overrides: Any) -> ClientConfig:
+    values: dict[str, Any] = {"timeout": TIMEOUT, "lost_create_grace": GRACE, "backoff_base": 0.0, **overrides}
+    return ClientConfig(base_url=BASE, api_key=API_KEY, max_retry_wait=0.0, **values)
+
+
+BODY: dict[str, Any] = {"avatar_id": "a", "duration": 60, "stream_type": "agora"}
+
+
+def create_and_settle(is_async: bool, pending: PendingCreates, **overrides: Any) -> str:
+    if not is_async:
+        with AkoolClient(config(**overrides)) as client:
+            session = client.create_session(**BODY, pending=pending)
+            client.settle_session_creates(pending)
+            return session.id
+
+    async def main() -> str:
+        async with AsyncAkoolClient(config(**overrides)) as client:
+            session = await client.create_session(**BODY, pending=pending)
+            await client.settle_session_creates(pending)
+            return session.id
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_late_landing_create_is_found_by_the_bounded_poll_and_left_to_the_sweeper(
+    fake: FakeSessions, is_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # After the retry succeeded, before the window ends: it may as well be a sibling task's session,
+    # so it is reported for the sweeper (which runs once the DAG's sessions are done), not closed.
+    fake.land("lost", after=0.3)
+    pending = PendingCreates()
+    caplog.set_level(logging.INFO, logger="airflow_provider_akool")
+    started = time.monotonic()
+    ours = create_and_settle(is_async, pending)
+    assert ours == "ours-2"
+    assert fake.closed == [], "a session found after the immediate look is never closed by the client"
+    assert pending.candidates == ["lost"] and pending.unresolved == 0 and pending.leftovers == ["lost"]
+    assert time.monotonic() - started < TIMEOUT + GRACE, "the poll stops once the pending attempt is accounted for"
+    assert sorted(fake.open) == ["lost", "ours-2"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("attempt 1/5 failed" in m and "retrying" in m for m in messages), messages
+    assert any("Session(s) lost opened while a session create was unaccounted for" in m for m in messages)
+    assert not any(API_KEY in m for m in messages)
+
+
+def test_a_lone_new_session_at_the_immediate_look_is_closed(fake: FakeSessions) -> None:
+    fake.creates = iter(["lost", "ok"])  # applied, answer lost: listed when the client re-lists at once
+    pending = PendingCreates()
+    ours = create_and_settle(False, pending)
+    assert fake.closed == ["lost"] and pending.closed == ["lost"]
+    assert pending.unresolved == 0 and pending.leftovers == [] and fake.open == [ours]
+
+
+def test_two_unknown_new_sessions_are_candidates_and_not_closed(fake: FakeSessions) -> None:
+    fake.land("x1", after=0.25)
+    fake.land("x2", after=0.25)
+    pending = PendingCreates()
+    started = time.monotonic()
+    ours = create_and_settle(False, pending)
+    assert fake.closed == []
+    assert pending.candidates == ["x1", "x2"] and pending.leftovers == ["x1", "x2"]
+    assert pending.unresolved == 0
+    assert time.monotonic() - started < TIMEOUT + GRACE, "the poll stops once the pending attempt is accounted for"
+    assert sorted(fake.open) == sorted([ours, "x1", "x2"])
+
+
+def test_sessions_opened_after_the_attempts_are_accounted_for_are_not_collected(fake: FakeSessions) -> None:
+    fake.land("x1", after=0.2)
+    fake.land("x2", after=0.2)
+    fake.land("x3", after=0.35)  # e.g. a sibling task's, opened once nothing is pending
+    pending = PendingCreates()
+    create_and_settle(False, pending)
+    assert pending.candidates == ["x1", "x2"]
+    assert fake.closed == []
+
+
+def test_happy_path_makes_no_list_call_besides_the_snapshot_before_the_create() -> None:
+    service = FakeSessions(["ok"])
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get(f"{LIVE}/list").mock(side_effect=service.list)
+        router.post(f"{LIVE}/create").mock(side_effect=service.create)
+        pending = PendingCreates()
+        with AkoolClient(config()) as client:
+            client.create_session(**BODY, pending=pending)
+            client.settle_session_creates(pending)
+            client.recheck_session_creates(pending)
+    assert service.log == ["list", "list", "create"], "open sessions listed once (status 1 and 2), nothing after"
+    assert pending.unresolved == 0 and pending.leftovers == []
+
+
+def test_a_failed_create_still_accounts_for_its_attempts(fake: FakeSessions) -> None:
+    fake.creates = iter(["timeout", "timeout"])
+    fake.land("lost-1", after=0.3)
+    pending = PendingCreates()
+    with AkoolClient(config(max_attempts=2)) as client:
+        with pytest.raises(AkoolTransientError):
+            client.create_session(**BODY, pending=pending)
+        assert pending.unresolved == 2
+        client.settle_session_creates(pending)
+        assert pending.candidates == ["lost-1"] and pending.unresolved == 1
+        fake.land("lost-2", after=0.0)  # the other attempt lands after the window: found by the re-check
+        client.recheck_session_creates(pending)
+    assert fake.closed == []
+    assert pending.unresolved == 0 and pending.leftovers == ["lost-1", "lost-2"]
+    assert sorted(fake.open) == ["lost-1", "lost-2"]
+
+
+def test_a_session_landing_after_the_window_is_left_for_the_recheck(fake: FakeSessions) -> None:
+    fake.land("lost", after=TIMEOUT + GRACE + 0.3)
+    pending = PendingCreates()
+    with AkoolClient(config()) as client:
+        client.create_session(**BODY, pending=pending)
+        client.settle_session_creates(pending)
+        assert fake.closed == [] and pending.unresolved == 1
+        lists = fake.lists()
+        time.sleep(0.4)
+        client.recheck_session_creates(pending)
+    assert fake.lists() == lists + 2, "one more look: status 1 and 2"
+    assert fake.closed == [] and pending.leftovers == ["lost"] and pending.unresolved == 0
+
+
+def test_a_pending_record_serves_one_create(fake: FakeSessions) -> None:
+    fake.creates = iter(["ok", "ok"])
+    pending = PendingCreates()
+    with AkoolClient(config()) as client:
+        client.create_session(**BODY, pending=pending)
+        with pytest.raises(ValueError, match="one create_session call"):
+            client.create_session(**BODY, pending=pending)
+    assert fake.log == ["list", "list", "create"], "refused before any call"
