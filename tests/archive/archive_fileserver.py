@@ -29,6 +29,8 @@ class Resource:
 
     body: bytes
     content_type: str = "video/mp4"
+    content_encoding: str | None = None
+    """Sent as Content-Encoding (the body is served as is, e.g. already gzip-compressed bytes)."""
     ranges: str = "on"
     """``on``: Accept-Ranges + 206; ``off``: no Accept-Ranges, Range ignored; ``ignore``: advertised
     but every Range request answered 200 with the whole body."""
@@ -135,6 +137,8 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             self._record(status)
             self.send_response(status)
             self.send_header("Content-Type", res.content_type)
+            if res.content_encoding:
+                self.send_header("Content-Encoding", res.content_encoding)
             if res.content_length:
                 self.send_header("Content-Length", str(len(body)))
             else:
