@@ -52,6 +52,17 @@ else:
     except ImportError:  # Airflow 3.1: only the sync masker; ClientCore accepts a sync on_secret
         from airflow.sdk.log import mask_secret as amask_secret
 
+
+def has_task_state_store() -> bool:
+    """Whether this Airflow offers ``context["task_state_store"]`` (3.3+): per task instance state that
+    every try of it shares. Older versions keep such state in an Airflow Variable instead."""
+    try:
+        from airflow.sdk.execution_time import context
+    except ImportError:
+        return False
+    return hasattr(context, "TaskStateStoreAccessor")
+
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -62,4 +73,5 @@ __all__ = [
     "TaskDeferred",
     "amask_secret",
     "conf",
+    "has_task_state_store",
 ]

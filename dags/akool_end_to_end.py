@@ -1,7 +1,9 @@
 """The whole provider in one run: videos -> avatars -> scripted sessions -> S3 archive -> nothing left open.
 
 1. ``check_connections``: the Akool connection answers and the S3 bucket exists (fails early, with
-   the reason, before anything is paid for).
+   the reason, before anything is paid for; transient faults are retried by the client, a wrong key
+   fails at once). ``close_prior_sessions``: closes any session an earlier run left open (a
+   retelling task killed with its worker: ``max_active_runs=1``, so no other run is speaking).
 2. ``create_avatar`` (mapped, one per video URL): uploads the video, or adopts the avatar an earlier
    run created (ids derive from the task and the URL), and waits for it in the triggerer
    (``deferrable=True``: the deployment needs a triggerer).
@@ -45,12 +47,29 @@ SCRIPTS = DATA / "e2e_scripts.jsonl"
 POOL = "akool_sessions"
 CREATE_TASK, RETELL_TASK, ARCHIVE_TASK = "create_avatar", "retell", "archive_avatars"
 TRANSCRIPTS_TASK, SWEEP_TASK = "store_transcripts", "close_stale_sessions"
+PRIOR_SWEEP_TASK = "close_prior_sessions"
 DEMO_MARK = "AKOOL-DEMO|"
 
 
 def _sample_urls() -> list[str]:
     urls: list[str] = json.loads(VIDEOS.read_text(encoding="utf-8"))["video_urls"]
     return urls
+
+
+def check_akool(conn_id: str) -> str:
+    """One cheap read (avatar list, size 1) through the client, which retries connection errors,
+    timeouts, 5xx and 429 with backoff: one transient fault must not fail the run. A wrong key (or an
+    account without permission or credit) fails without a retry, naming the connection.
+
+    ``AkoolHook.test_connection`` is not used here: it makes a single attempt on purpose, since it
+    backs the UI's Test button, which must answer at once.
+    """
+    from airflow_provider_akool.hooks.akool import AkoolHook
+    from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
+
+    with fail_fast_on_account_errors(conn_id), AkoolHook(akool_conn_id=conn_id).get_client() as client:
+        page = client.list_avatars(page=1, size=1)
+    return f"Akool connection {conn_id!r} answers ({page.count} streaming avatar(s) visible)"
 
 
 @dag(
@@ -91,12 +110,8 @@ def akool_end_to_end() -> None:
         """Fail before anything is created when Akool or the bucket is unreachable."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from airflow_provider_akool.hooks.akool import AkoolHook
-
         params = get_current_context()["params"]
-        ok, message = AkoolHook(akool_conn_id=params["akool_conn_id"]).test_connection()
-        if not ok:
-            raise RuntimeError(f"Akool connection {params['akool_conn_id']!r}: {message}")
+        message = check_akool(params["akool_conn_id"])
         if not S3Hook(aws_conn_id=params["aws_conn_id"]).check_for_bucket(params["s3_bucket"]):
             raise RuntimeError(f"S3 bucket {params['s3_bucket']!r} is not reachable through {params['aws_conn_id']!r}")
         return message
@@ -207,7 +222,14 @@ def akool_end_to_end() -> None:
         return {"avatars": len(avatars), "sessions": len(sessions), "ok": True}
 
     avatar_inputs = avatar_kwargs()
-    check_connections() >> avatar_inputs
+    # Sessions earlier runs left open (their retell task SIGKILLed): closed before new ones open.
+    close_prior = AkoolCloseStaleSessionsOperator(
+        task_id=PRIOR_SWEEP_TASK,
+        from_task_ids=[RETELL_TASK],
+        include_prior_runs=True,
+        akool_conn_id="{{ params.akool_conn_id }}",
+    )
+    check_connections() >> close_prior >> avatar_inputs
     created = AkoolCreateAvatarOperator.partial(task_id=CREATE_TASK, deferrable=True).expand_kwargs(avatar_inputs)
     sessions = session_kwargs(created.output)
     retell = AkoolRetellingSessionOperator.partial(

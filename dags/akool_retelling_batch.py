@@ -5,7 +5,9 @@ Scripts come from a JSON Lines file, one ``{"id": ..., "text": ...}`` object per
 ``plan_batches`` groups them into ``batches`` batches of similar speaking time, each small enough
 for one session (``session_minutes``, at most 60); one mapped ``AkoolRetellingSessionOperator``
 speaks each batch in its own session. The last task closes any session of this run that is still
-open, whatever happened before it (``trigger_rule="all_done"``).
+open, whatever happened before it (``trigger_rule="all_done"``); the first one closes any session an
+earlier run left open (its retelling task killed together with the worker, SIGKILL, so that no
+handler ran; ``max_active_runs=1``, so no other run is speaking meanwhile).
 
 Concurrency: the mapped session tasks run in the Airflow pool ``akool_sessions``; its slot count
 is the number of sessions open at once. Create it before the first run, e.g.
@@ -32,6 +34,7 @@ from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOper
 SAMPLE = Path(__file__).with_name("data") / "retelling_scripts.jsonl"
 POOL = "akool_sessions"
 RETELL_TASK = "retell"
+PRIOR_SWEEP_TASK = "close_prior_sessions"
 DEMO_MARK = "AKOOL-DEMO|"
 
 
@@ -109,7 +112,15 @@ def akool_retelling_batch() -> None:
             raise RuntimeError(f"only {spoken} of {total} script(s) were spoken; see the retell task logs")
         return {"spoken": spoken, "scripts": total}
 
+    close_prior = AkoolCloseStaleSessionsOperator(
+        task_id=PRIOR_SWEEP_TASK,
+        from_task_ids=[RETELL_TASK],
+        include_prior_runs=True,
+        retries=2,
+        retry_delay=pendulum.duration(seconds=10),
+    )
     scripts = load_scripts()
+    close_prior >> scripts
     batches = plan_batches(scripts)
     retell = AkoolRetellingSessionOperator.partial(
         task_id=RETELL_TASK,

@@ -98,6 +98,8 @@ class AkoolCreateAvatarOperator(BaseOperator):
     that already exists is adopted, never uploaded twice; one Akool marked failed (status 4) fails
     the task with Akool's reason and is not recreated (pass a new ``avatar_id`` to try again).
     An explicit ``avatar_id`` that already exists is adopted whatever video it was made from.
+    Account-level errors (wrong key, no permission, no credit) fail the task without a retry, in
+    the worker and after a deferral alike; the message names ``akool_conn_id``.
 
     XCom: ``avatar_id`` is pushed as soon as the avatar exists (before any waiting), and
     ``avatar_preview_url`` when Akool reports it (it backs the "Akool avatar preview" link).
@@ -183,11 +185,18 @@ class AkoolCreateAvatarOperator(BaseOperator):
         return url, avatar_id, name, url_from
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
+
+        url, avatar_id, name, url_from = self._inputs(context)
+        # A wrong key, a banned account or no credit: AirflowFailException, no retry.
+        with fail_fast_on_account_errors(self.akool_conn_id):
+            return self._create_and_wait(context, url, avatar_id, name, url_from)
+
+    def _create_and_wait(self, context: Context, url: str, avatar_id: str, name: str, url_from: int) -> dict[str, Any]:
         from airflow_provider_akool.client import AkoolNotFoundError
         from airflow_provider_akool.hooks.akool import AkoolHook
         from airflow_provider_akool.triggers.avatar import avatar_record, describe_avatar, failure_message
 
-        url, avatar_id, name, url_from = self._inputs(context)
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         try:
             avatar = self._fetch(client, avatar_id)
@@ -271,10 +280,13 @@ class AkoolCreateAvatarOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired; everything needed travels in ``event``."""
+        from airflow_provider_akool.operators.fail_fast import account_failure_from_event
         from airflow_provider_akool.triggers.avatar import FAILED, SUCCESS, avatar_record
 
         if not event:
             raise AirflowException(f"{self.task_id}: resumed without a trigger event")
+        if account_message := account_failure_from_event(event, self.akool_conn_id):
+            raise AirflowFailException(account_message)
         status, message = event.get("status"), event.get("message") or "no details"
         snapshot = event.get("avatar")
         if status == SUCCESS and isinstance(snapshot, dict):

@@ -6,22 +6,29 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import signal
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
+from airflow_provider_akool.operators._worker_runtime import (
+    PROCESS_STOPPING,
+    install_sigterm,
+    restore_sigterm,
+    run_coroutine,
+)
+
+# The default cost cap (4 h of pre-charged session time); streaming.planning holds the rule. Literal
+# here so that parsing a DAG does not import the streaming package.
+DEFAULT_MAX_TOTAL_SESSION_SECONDS = 4 * 3600
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from airflow.sdk import Context
 
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.config import ClientConfig
+    from airflow_provider_akool.operators._session_ledger import SessionLedger
     from airflow_provider_akool.streaming.runner import RetellingRunner
     from airflow_provider_akool.streaming.transcript import RetellingResult, SegmentRecord, SessionRecord
 
@@ -30,9 +37,6 @@ SESSION_ID_KEY = "session_id"
 ORPHANS_KEY = "orphan_candidates"
 TRANSCRIPT_KEY = "transcript"
 
-# Set when this process received SIGTERM while a session task ran. `airflow dags test` keeps going
-# with the next task after a SIGTERM; no later task of a process being stopped may open a paid session.
-PROCESS_STOPPING = threading.Event()
 
 
 def _parse_scripts(value: Any) -> Any:
@@ -50,13 +54,21 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     The scripts are spoken in order in one session, or in several when they do not fit the 3600 s
     limit. Each session is closed when the task ends, fails, times out or is killed (``on_kill``,
-    SIGTERM), and the close is confirmed.
+    SIGTERM), and the close is confirmed. A try killed with SIGKILL closes nothing; its ids are kept
+    per task instance in a store every try shares (the task state store, or a Variable before
+    Airflow 3.3), and the next try first closes those still open - Airflow deletes the XCom of the
+    killed try when the retry starts (see ``operators/_session_ledger.py``).
+
+    Cost cap: a plan needing more than ``max_sessions`` sessions or more than
+    ``max_total_session_seconds`` of pre-charged session time in total is refused before any API
+    call (AirflowFailException naming the cap, the planned and the allowed numbers).
 
     XCom: ``session_ids`` (every session opened so far) and ``session_id`` (the latest) are pushed
     the moment a session exists; ``orphan_candidates`` when a lost create response could not be
     attributed (close them with :class:`AkoolCloseStaleSessionsOperator`). The return value is the
     transcript manifest (JSON; ``status``, ``sessions``, ``segments`` with timings and the text the
-    avatar said back, ``totals``); a failed run pushes it as ``transcript`` before failing.
+    avatar said back, ``totals``); a failed run pushes it as ``transcript`` before failing. Ids of
+    earlier tries that could not be confirmed closed are pushed as ``orphan_candidates`` too.
 
     :param avatar_id: streaming avatar to use (templated).
     :param scripts: strings or ``{"text": ..., "id": ...}`` objects, spoken in order (templated).
@@ -72,6 +84,10 @@ class AkoolRetellingSessionOperator(BaseOperator):
     :param segment_timeout: seconds to wait for one segment to be spoken; None derives it from the
         segment's length.
     :param ready_timeout: seconds to wait for the avatar to join the session.
+    :param max_sessions: most sessions one task may open; None: no cap (the default).
+    :param max_total_session_seconds: most pre-charged session time (the sum of the planned session
+        durations) one task may use; default 14400 (4 h, about 200,000 characters at speed 1.0);
+        None: no cap.
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
@@ -104,10 +120,16 @@ class AkoolRetellingSessionOperator(BaseOperator):
         duration: int | str = "auto",
         segment_timeout: float | None = None,
         ready_timeout: float = 90.0,
+        max_sessions: int | None = None,
+        max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
         akool_conn_id: str = "akool_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from airflow_provider_akool.streaming.planning import check_session_cap
+
+        self.max_sessions = check_session_cap("max_sessions", max_sessions)
+        self.max_total_session_seconds = check_session_cap("max_total_session_seconds", max_total_session_seconds)
         self.avatar_id = avatar_id
         self.scripts = scripts
         self.voice_id = voice_id
@@ -124,11 +146,14 @@ class AkoolRetellingSessionOperator(BaseOperator):
         self._kill_client: AkoolClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
+        self._carried: list[str] = []
 
     # -- execute -------------------------------------------------------------------------------
 
-    def _build_runner(self, context: Context, default_stream_type: str | None) -> RetellingRunner:
-        """Validated runner; AirflowFailException naming the field before anything is created."""
+    def _build_runner(self, progress: _TaskProgress, default_stream_type: str | None) -> RetellingRunner:
+        """Validated, planned and within the cost caps; else AirflowFailException naming the field,
+        before anything is created."""
+        from airflow_provider_akool.streaming.planning import check_session_budget
         from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
 
         def blank_to_none(value: Any) -> Any:
@@ -147,19 +172,26 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 segment_timeout=self.segment_timeout,
                 ready_timeout=self.ready_timeout,
             )
-            return RetellingRunner(settings, _parse_scripts(self.scripts), observer=_TaskProgress(self, context))
+            runner = RetellingRunner(settings, _parse_scripts(self.scripts), observer=progress)
+            check_session_budget(
+                runner.plans, max_sessions=self.max_sessions, max_total_session_seconds=self.max_total_session_seconds
+            )
+            return runner
         except ValueError as exc:
             raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_akool.client import AkoolClient
         from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.operators._session_ledger import SessionLedger, close_left_by_earlier_tries
+        from airflow_provider_akool.operators.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.streaming.runner import RetellingFailedError
 
         if PROCESS_STOPPING.is_set():
             raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
         hook = AkoolHook(akool_conn_id=self.akool_conn_id)
-        runner = self._build_runner(context, hook.default_stream_type)
+        progress = _TaskProgress(self, context)
+        runner = self._build_runner(progress, hook.default_stream_type)
         plans = runner.plans
         self.log.info(
             "Retelling %d segment(s) with avatar %s over %s in %d session(s) (duration %s)",
@@ -167,18 +199,28 @@ class AkoolRetellingSessionOperator(BaseOperator):
             ", ".join(f"{p.duration} s" for p in plans),
         )
         config = hook.get_config()
+        # Sessions an earlier (SIGKILLed) try of this task instance left open: closed before opening new ones.
+        ledger = SessionLedger.for_context(context, self.log)
+        self._carried = close_left_by_earlier_tries(ledger, config, self.akool_conn_id, self.log)
+        if self._carried:
+            context["ti"].xcom_push(key=ORPHANS_KEY, value=list(self._carried))
+        progress.track(ledger, self._carried)
         # Built now, used only by on_kill: closing must not depend on the (maybe busy) event loop.
         self._kill_client = AkoolClient(
             dataclasses.replace(config, max_attempts=3, timeout=10.0, max_retry_time=20.0, max_retry_wait=2.0)
         )
         self._runner = runner
-        previous = _install_sigterm(self)
+        previous = install_sigterm(self)
         try:
-            result = _run_coroutine(self._run(runner, config))
+            result = run_coroutine(self._run(runner, config))
         except RetellingFailedError as exc:
             self._report_failure(context, exc.result)
-            # Akool refused the request itself (unknown avatar, bad voice, no credit, ...): no retry.
-            final = isinstance(exc.__cause__, (*_final_errors(),))
+            cause = exc.__cause__
+            if isinstance(cause, account_error_types()):  # wrong key, no permission, no credit
+                message = account_error_message(self.akool_conn_id, type(cause).__name__, str(cause))
+                raise AirflowFailException(f"{self.task_id}: retelling failed: {message}") from None
+            # Akool refused the request itself (unknown avatar, bad voice, ...): no retry.
+            final = isinstance(cause, _final_errors())
             error_cls = AirflowFailException if final else AirflowException
             raise error_cls(f"{self.task_id}: retelling failed: {exc}") from None
         except asyncio.CancelledError:
@@ -187,10 +229,12 @@ class AkoolRetellingSessionOperator(BaseOperator):
             state = f"session(s) {', '.join(left)} may still be open" if left else "every session it opened was closed"
             raise AirflowException(f"{self.task_id}: killed; {state}") from None
         finally:
-            _restore_sigterm(previous)
+            restore_sigterm(previous)
+            progress.save_ledger()
             self._runner = None
             with contextlib.suppress(Exception):
                 self._kill_client.close()
+        self._push_orphans(context, result)
         manifest: dict[str, Any] = result.to_manifest()
         totals = manifest["totals"]
         self.log.info(
@@ -215,16 +259,20 @@ class AkoolRetellingSessionOperator(BaseOperator):
         manifest = result.to_manifest()
         with contextlib.suppress(Exception):
             ti.xcom_push(key=TRANSCRIPT_KEY, value=manifest)
-        if result.orphan_candidates:
-            self.log.error(
-                "A lost create response left possible orphan session(s) %s; pushed as %r for the sweeper",
-                result.orphan_candidates, ORPHANS_KEY,
-            )
-            with contextlib.suppress(Exception):
-                ti.xcom_push(key=ORPHANS_KEY, value=list(result.orphan_candidates))
+        self._push_orphans(context, result)
         for segment in manifest["segments"]:
             if segment["status"] != "spoken":
                 self.log.info("Segment %s: %s %s", segment["id"], segment["status"], segment["error"] or "")
+
+    def _push_orphans(self, context: Context, result: RetellingResult) -> None:
+        """Hand sessions a lost create may have opened to the sweeper (on success too: they are still open)."""
+        if result.orphan_candidates:
+            self.log.warning(
+                "A lost create response left possible orphan session(s) %s; pushed as %r for the sweeper",
+                result.orphan_candidates, ORPHANS_KEY,
+            )
+            with contextlib.suppress(Exception):  # keeps the earlier tries' unconfirmed ids, pushed at start
+                context["ti"].xcom_push(key=ORPHANS_KEY, value=[*self._carried, *result.orphan_candidates])
 
     # -- kill ----------------------------------------------------------------------------------
 
@@ -254,11 +302,24 @@ class _TaskProgress:
         self._log = operator.log
         self._ti = context["ti"]
         self._ids: list[str] = []
+        self._ledger: SessionLedger | None = None
+        self._unclosed: dict[str, None] = {}  # earlier tries' unconfirmed ids, then this try's open ones
+
+    def track(self, ledger: SessionLedger, carried: list[str]) -> None:
+        """Keep ``ledger`` up to date with the sessions not confirmed closed, starting with ``carried``."""
+        self._ledger = ledger
+        self._unclosed = dict.fromkeys(carried)
+
+    def save_ledger(self) -> None:
+        if self._ledger is not None:
+            self._ledger.save(self._unclosed)
 
     def session_opened(self, session_id: str, index: int, count: int) -> None:
         self._ids.append(session_id)
         self._ti.xcom_push(key=SESSION_IDS_KEY, value=list(self._ids))
         self._ti.xcom_push(key=SESSION_ID_KEY, value=session_id)
+        self._unclosed[session_id] = None
+        self.save_ledger()  # a SIGKILL from here on: the next try closes it (XCom is cleared by then)
         self._log.info("Session %d/%d opened: %s", index + 1, count, session_id)
 
     def segment_finished(self, record: SegmentRecord, done: int, total: int) -> None:
@@ -272,75 +333,22 @@ class _TaskProgress:
         close = record.close
         if close.get("closed"):
             self._log.info("Session %s closed (status %s)", record.session_id, close.get("confirmed_status"))
+            self._unclosed.pop(str(record.session_id), None)
+            self.save_ledger()
         else:
             self._log.error("Session %s could NOT be closed: %s", record.session_id, close.get("error"))
 
 
 def _final_errors() -> tuple[type[BaseException], ...]:
-    """Failures a retry cannot fix: the request, the account or the avatar's answer to set-params."""
-    from airflow_provider_akool.client import (
-        AkoolAuthError,
-        AkoolBadParameterError,
-        AkoolNotFoundError,
-        AkoolPermissionError,
-        AkoolQuotaError,
-        AkoolRequestError,
-    )
+    """Failures a retry cannot fix: the account, the request or the avatar's answer to set-params."""
+    from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError, AkoolRequestError
+    from airflow_provider_akool.operators.fail_fast import account_error_types
     from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
 
     return (
-        AkoolAuthError,
+        *account_error_types(),
         AkoolBadParameterError,
         AkoolNotFoundError,
-        AkoolPermissionError,
-        AkoolQuotaError,
         AkoolRequestError,
         SetParamsRejectedError,
     )
-
-
-def _run_coroutine(coroutine: Any) -> Any:
-    """``asyncio.run`` here, or in a helper thread when this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coroutine)
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="akool-retelling")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-_Handler = Any
-
-
-def _install_sigterm(operator: AkoolRetellingSessionOperator) -> _Handler:
-    """Note SIGTERM for PROCESS_STOPPING, then defer to the previous handler (Airflow's calls on_kill)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        PROCESS_STOPPING.set()
-        if callable(previous):
-            previous(signum, frame)
-        else:  # not under Airflow's task runner: do what it would do
-            operator.on_kill()
-
-    signal.signal(signal.SIGTERM, handler)
-    return previous
-
-
-def _restore_sigterm(previous: _Handler) -> None:
-    if previous is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, previous)

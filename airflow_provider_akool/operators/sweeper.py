@@ -58,12 +58,29 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
     reported. ``dry_run`` reports what would be closed. Typical use: last task of a DAG, with
     ``trigger_rule="all_done"``.
 
-    Returns ``{"dry_run", "considered", "closed", "would_close", "skipped", "failed"}`` (lists of
-    ``{"session_id", "status", ...}``); fails after reporting if any close failed.
+    ``include_prior_runs=True`` also reads the ``from_task_ids`` XCom of every earlier run of the
+    DAG (``xcom_pull(include_prior_dates=True)``): as the first task of a DAG it closes what an
+    earlier run left open - a run whose retelling task was SIGKILLed together with its worker and
+    whose own sweeper never ran, or ran before the session ids reached it. Only ids Akool still
+    lists as open (status 1 or 2) are closed; the others are counted as ``not_open`` (closed
+    already, or ended by their ``duration``). XCom rows live until ``airflow db clean`` removes
+    them; the pull reads one small list per task instance and run, and closing costs one list of
+    the account's open sessions whatever the number of known ids. Earlier runs still running would
+    have their sessions closed too: use it in DAGs with ``max_active_runs=1`` (a warning is logged
+    otherwise).
+
+    Account-level errors (wrong key, no permission) fail the task without a retry; the message
+    names ``akool_conn_id``.
+
+    Returns ``{"dry_run", "considered", "closed", "would_close", "skipped", "failed", "known",
+    "not_open"}`` (lists of ``{"session_id", "status", ...}``; ``known`` and ``not_open`` are counts
+    of the ids given or pulled, None when every open session was swept); fails after reporting if
+    any close failed.
 
     :param session_ids: ids to consider (templated): list, JSON list or comma-separated string.
     :param from_task_ids: task ids whose XCom holds session ids (e.g. the retelling task).
     :param xcom_keys: XCom keys read from ``from_task_ids``.
+    :param include_prior_runs: read ``from_task_ids`` XCom of earlier runs of this DAG too.
     :param older_than_minutes: only close sessions at least this old (needs a creation time).
     :param dry_run: list, do not close.
     :param akool_conn_id: Airflow connection of type ``akool``.
@@ -80,6 +97,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         xcom_keys: Sequence[str] = DEFAULT_XCOM_KEYS,
         older_than_minutes: float | None = None,
         dry_run: bool = False,
+        include_prior_runs: bool = False,
         akool_conn_id: str = "akool_default",
         **kwargs: Any,
     ) -> None:
@@ -92,6 +110,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         self.from_task_ids = list(from_task_ids or [])
         self.xcom_keys = list(xcom_keys)
         self.older_than_minutes = older_than_minutes
+        self.include_prior_runs = include_prior_runs
         # Not `self.dry_run`: that name is BaseOperator's method (render templates, run nothing).
         self.sweep_dry_run = dry_run
         self.akool_conn_id = akool_conn_id
@@ -104,19 +123,33 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         ti = context["ti"]
         for key in self.xcom_keys:
             if self.from_task_ids:
-                wanted.update(_flatten(ti.xcom_pull(task_ids=list(self.from_task_ids), key=key)))
+                values = ti.xcom_pull(
+                    task_ids=list(self.from_task_ids), key=key, include_prior_dates=self.include_prior_runs
+                )
+                wanted.update(_flatten(values))
         return wanted
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
         from airflow_provider_akool.streaming.sweep import sweep_open_sessions
 
+        dag = context.get("dag")
+        if self.include_prior_runs and getattr(dag, "max_active_runs", 1) != 1:
+            self.log.warning(
+                "include_prior_runs with max_active_runs=%s: a session of another run still speaking would be "
+                "closed too; use max_active_runs=1", getattr(dag, "max_active_runs", None),
+            )
         wanted = self._wanted(context)
         scope = "every open session" if wanted is None else f"{len(wanted)} known session id(s)"
-        self.log.info("Sweeping %s%s", scope, " (dry run)" if self.sweep_dry_run else "")
+        prior = " of this and earlier runs" if self.include_prior_runs and wanted is not None else ""
+        self.log.info("Sweeping %s%s%s", scope, prior, " (dry run)" if self.sweep_dry_run else "")
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         older = None if self.older_than_minutes is None else self.older_than_minutes * 60.0
-        report = sweep_open_sessions(client, only_ids=wanted, older_than_seconds=older, dry_run=self.sweep_dry_run)
+        with fail_fast_on_account_errors(self.akool_conn_id):
+            report = sweep_open_sessions(
+                client, only_ids=wanted, older_than_seconds=older, dry_run=self.sweep_dry_run
+            )
         for verb, entries in (("closed", report.closed), ("would close", report.would_close),
                               ("skipped", report.skipped), ("FAILED to close", report.failed)):
             for entry in entries:
@@ -127,6 +160,10 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
             report.considered, len(report.closed), len(report.would_close), len(report.skipped), len(report.failed),
         )
         result = report.to_dict()
+        result["known"] = None if wanted is None else len(wanted)
+        result["not_open"] = None if wanted is None else len(wanted) - report.considered
+        if wanted:
+            self.log.info("%d known session id(s) are not open (closed already, or ended)", result["not_open"])
         if report.failed:
             context["ti"].xcom_push(key="sweep_report", value=result)
             raise AirflowException(f"could not close {len(report.failed)} session(s): "

@@ -21,8 +21,10 @@ class AkoolAvatarSensor(BaseSensorOperator):
     Works in ``poke`` and ``reschedule`` mode, or deferred to the triggerer with
     ``deferrable=True`` (then ``timeout`` becomes a wall-clock deadline carried by the trigger).
     An avatar Akool marks failed (status 4) or that does not exist fails the task at once with
-    Akool's message instead of waiting for the timeout; with ``soft_fail=True`` the task is
-    skipped instead. Returns the same record as :class:`AkoolCreateAvatarOperator`.
+    Akool's message instead of waiting for the timeout, and so does an account-level error (wrong
+    key, no permission, no credit: the message names ``akool_conn_id``; no retry); with
+    ``soft_fail=True`` the task is skipped instead. Returns the same record as
+    :class:`AkoolCreateAvatarOperator`.
 
     :param avatar_id: the avatar to wait for (templated).
     :param akool_conn_id: Airflow connection of type ``akool``.
@@ -68,6 +70,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_akool.client import AkoolNotFoundError
         from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.operators.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.triggers.avatar import (
             avatar_record,
             complete_from_record,
@@ -80,14 +83,16 @@ class AkoolAvatarSensor(BaseSensorOperator):
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         try:
             avatar = fetch_avatar(client, avatar_id)
+            self.log.info("Avatar %s: status=%s available=%s", avatar_id, avatar.status, avatar.available)
+            if avatar.state == "failed":
+                raise self._failure(failure_message(describe_avatar(avatar)))
+            if avatar.state != "ready":
+                return False
+            avatar = complete_from_record(client, avatar, need_create_time=True)
         except AkoolNotFoundError as exc:
             raise self._failure(f"Akool has no avatar {avatar_id!r}: {exc}") from None
-        self.log.info("Avatar %s: status=%s available=%s", avatar_id, avatar.status, avatar.available)
-        if avatar.state == "failed":
-            raise self._failure(failure_message(describe_avatar(avatar)))
-        if avatar.state != "ready":
-            return False
-        avatar = complete_from_record(client, avatar, need_create_time=True)
+        except account_error_types() as exc:  # a wrong key: no retry, no waiting for the timeout
+            raise self._failure(account_error_message(self.akool_conn_id, type(exc).__name__, str(exc))) from None
         if avatar.url:
             context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=avatar.url)
         return PokeReturnValue(is_done=True, xcom_value=avatar_record(describe_avatar(avatar)))
@@ -114,10 +119,13 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: success returns the record, anything else fails (or skips)."""
+        from airflow_provider_akool.operators.fail_fast import account_failure_from_event
         from airflow_provider_akool.triggers.avatar import SUCCESS, TIMEOUT, avatar_record
 
         if not event:
             raise self._failure(f"{self.task_id}: resumed without a trigger event")
+        if account_message := account_failure_from_event(event, self.akool_conn_id):
+            raise self._failure(account_message)
         status, message = event.get("status"), event.get("message") or "no details"
         snapshot = event.get("avatar")
         if status == SUCCESS and isinstance(snapshot, dict):

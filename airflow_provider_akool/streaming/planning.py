@@ -6,7 +6,8 @@ pre-charged for its whole ``duration`` (akool-api.md §2.4, max 3600 s), so ``du
 sizes it from that estimate plus a margin (:class:`DurationPolicy`), and scripts that do not fit
 one session are spread over several, splitting a single over-long script at a sentence or word
 boundary. :func:`group_into_batches` does the same one level up, for a DAG that maps one session
-task over each batch.
+task over each batch. :func:`check_session_budget` refuses a plan whose sessions would together be
+pre-charged for more than a cap (an accidentally huge script), before anything is paid for.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 __all__ = [
     "CHARS_PER_SECOND",
+    "DEFAULT_MAX_TOTAL_SESSION_SECONDS",
     "MAX_SESSION_SECONDS",
     "MAX_SPEED",
     "MIN_SPEED",
@@ -28,6 +30,8 @@ __all__ = [
     "Segment",
     "SessionPlan",
     "check_duration",
+    "check_session_budget",
+    "check_session_cap",
     "check_speed",
     "estimate_speaking_seconds",
     "group_into_batches",
@@ -37,6 +41,9 @@ __all__ = [
 
 CHARS_PER_SECOND = 15.0
 MAX_SESSION_SECONDS = 3600
+# Default cost cap of one retelling task: the sum of its sessions' pre-charged durations (4 hours,
+# about 200,000 characters of script at speed 1.0).
+DEFAULT_MAX_TOTAL_SESSION_SECONDS = 4 * MAX_SESSION_SECONDS
 MIN_SPEED, MAX_SPEED = 0.8, 1.2
 Duration = int | Literal["auto"]
 
@@ -256,6 +263,49 @@ def plan_sessions(
         for group in plans
         if group
     ]
+
+
+def check_session_cap(name: str, value: Any) -> int | None:
+    """A cost cap parameter: None (no cap) or a whole number >= 1, else RetellingInputError naming it."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or number < 1:
+        raise RetellingInputError(f"{name}: must be a whole number >= 1, or None for no cap (got {value!r})")
+    return int(number)
+
+
+def check_session_budget(
+    plans: Sequence[SessionPlan],
+    *,
+    max_sessions: int | None = None,
+    max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
+) -> None:
+    """Refuse a plan that would open more than ``max_sessions`` sessions or pre-charge more than
+    ``max_total_session_seconds`` in total (the sum of the planned ``duration``s, which Akool charges
+    up front). None disables a cap. The message names the cap, the planned and the allowed numbers.
+    """
+    sessions = len(plans)
+    total = sum(plan.duration for plan in plans)
+    speaking = sum(plan.estimated_speaking_seconds for plan in plans)
+    planned = (
+        f"planned {sessions} session(s) totalling {total} s ({total / 3600:.1f} h) of pre-charged session time "
+        f"for ~{speaking:.0f} s of speech"
+    )
+    if max_sessions is not None and sessions > max_sessions:
+        raise RetellingInputError(
+            f"max_sessions: the scripts need {sessions} sessions, over the cap of {max_sessions} ({planned}); "
+            "split the scripts over several tasks, or raise max_sessions (None: no cap)"
+        )
+    if max_total_session_seconds is not None and total > max_total_session_seconds:
+        raise RetellingInputError(
+            f"max_total_session_seconds: {planned}, over the cap of {max_total_session_seconds} s "
+            f"({max_total_session_seconds / 3600:.1f} h); split the scripts over several tasks, or raise "
+            "max_total_session_seconds (None: no cap)"
+        )
 
 
 def group_into_batches(

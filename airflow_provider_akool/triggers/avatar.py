@@ -148,7 +148,9 @@ class AkoolAvatarTrigger(BaseTrigger):
 
     Fires exactly one event and returns. The payload is a dict with ``status`` (``success``,
     ``failed``, ``timeout`` or ``error``), ``avatar_id``, ``message`` and ``avatar`` (the last
-    snapshot from :func:`describe_avatar`, or None). Errors never escape ``run()``.
+    snapshot from :func:`describe_avatar`, or None). Errors never escape ``run()``: an ``error``
+    event caused by an exception also carries ``error_type``, its class name (``AkoolAuthError``
+    tells the task not to retry).
 
     The first poll happens at a random point within the first ``poll_interval`` and the rest
     follow at a fixed period from there, so a thousand waits started together spread their
@@ -201,6 +203,8 @@ class AkoolAvatarTrigger(BaseTrigger):
             payload = await self._wait()
         except Exception as exc:  # run() must not raise: the task gets an error event instead
             payload = self._payload(ERROR, f"waiting for avatar failed: {type(exc).__name__}: {exc}")
+            # The task decides from the class name whether a retry can help (a wrong key cannot).
+            payload["error_type"] = type(exc).__name__
         yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     def _payload(self, status: str, message: str, avatar: Avatar | None = None) -> dict[str, Any]:

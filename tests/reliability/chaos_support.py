@@ -247,14 +247,9 @@ def check_invariants(
     prefix: str,
     video_urls: list[str],
     run_ok: bool,
-    strict_metadata: bool = True,
     requests: list[dict[str, Any]] | None = None,
 ) -> Findings:
-    """Every invariant of the module docstring, from the sim's state (and request log) and S3 only.
-
-    ``strict_metadata=False`` reports a complete object (bytes = its source) that lacks its sha256
-    metadata as a note instead of a violation (used where the kill window itself is under test).
-    """
+    """Every invariant of the module docstring, from the sim's state (and request log) and S3 only."""
     findings = Findings()
     # Avatars: at most one per source video (a retry or re-run adopts, never re-uploads).
     uploads = Counter(a.get("source_url") for a in sim_state["avatars"] if a.get("source_url") in set(video_urls))
@@ -357,11 +352,7 @@ def check_invariants(
             if not meta.get("sha256"):
                 what = "content = source" if source_sha == _sha256(body) else "content unverified"
                 message = f"{key}: complete object without sha256 metadata ({what}, {len(body)} bytes)"
-                if strict_metadata:
-                    findings.violate("every S3 object complete", message)
-                else:
-                    findings.notes.append(message)
-                    findings.stats["objects_without_sha256"] = findings.stats.get("objects_without_sha256", 0) + 1
+                findings.violate("every S3 object complete", message)
             elif meta["sha256"] != _sha256(body):
                 findings.violate("every S3 object complete", f"{key}: bytes do not match its sha256 metadata")
             if key not in listed:
@@ -370,6 +361,10 @@ def check_invariants(
                 else:  # the run failed before (re)writing the manifest that would list it
                     findings.notes.append(f"{key}: listed by no manifest (run failed)")
     uploads_left = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    staged = s3.list_objects_v2(Bucket=bucket, Prefix=".akool-staging/").get("KeyCount", 0)
+    findings.stats["staging_objects_left"] = staged
+    if run_ok and staged:
+        findings.violate("every S3 object complete", f"{staged} staging object(s) left under .akool-staging/")
     findings.stats["objects"] = len(objects) - len(manifests)
     findings.stats["manifests"] = len(manifests)
     findings.stats["dangling_multipart_uploads"] = len(uploads_left)

@@ -32,6 +32,8 @@ from airflow_provider_akool.sim.runner import SimServer
 
 GOOD_VIDEO = "https://media.example.com/presenters/clip.mp4"
 GOOD_SOURCE = "https://cdn.example.com/a.mp4"
+# 1 MB of script: ~18.5 h of speech, 20 sessions; the default cap is 4 h.
+LONG_SCRIPT = ("The harbour was busy that morning, and the ships waited for the tide. " * 15000)[:1_000_000]
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,20 @@ CASES: dict[str, Case] = {
     "session-pron-map-list": Case("session", {"pron_map": ["a", "b"]}, expect="pron_map"),
     "session-segment-timeout-zero": Case("session", kwargs={"segment_timeout": 0}, expect="segment_timeout"),
     "session-ready-timeout-negative": Case("session", kwargs={"ready_timeout": -1}, expect="ready_timeout"),
+    # Cost cap: an accidentally huge batch is refused before any session is paid for.
+    "session-scripts-over-cost-cap": Case(
+        "session", {"scripts": [LONG_SCRIPT]}, expect="max_total_session_seconds: planned 20 session(s)"
+    ),
+    "session-scripts-over-max-sessions": Case(
+        "session",
+        {"scripts": ["First line.", "Second line."], "duration": 34},
+        kwargs={"max_sessions": 1},
+        expect="max_sessions: the scripts need 2 sessions",
+    ),
+    "session-cost-cap-zero": Case(
+        "session", kwargs={"max_total_session_seconds": 0}, expect="max_total_session_seconds", parse=True
+    ),
+    "session-max-sessions-word": Case("session", kwargs={"max_sessions": "lots"}, expect="max_sessions", parse=True),
     # -- AkoolCloseStaleSessionsOperator -----------------------------------------------------------
     "sweeper-ids-broken-json": Case("sweeper", {"session_ids": '["unterminated'}, expect="session_ids"),
     "sweeper-ids-number": Case("sweeper", {"session_ids": 42}, expect="session_ids"),
@@ -361,6 +377,9 @@ def test_wrong_key_is_a_clear_auth_error_and_creates_nothing(
     assert auth or "1101" in message, f"not an auth error: {type(caught.value).__name__}: {message}"
     assert any(word in message.lower() for word in ("authorization", "clientsecret", "credentials", "1101")), message
     assert WRONG_KEY not in message and all(WRONG_KEY not in str(e) for e in chain)
+    # Not retried: the exact class Airflow's task runner fails without a retry, naming the connection.
+    assert type(caught.value) is AirflowFailException, f"retried: {type(caught.value).__name__}: {message}"
+    assert "akool_conn_id 'akool_default'" in message, message
     after = sim.state()
     assert len(after["avatars"]) == len(before["avatars"]), "an avatar was created with a wrong key"
     assert len(after["sessions"]) == len(before["sessions"]), "a session was created with a wrong key"

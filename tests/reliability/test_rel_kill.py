@@ -4,8 +4,10 @@
   (``airflow dags test`` of the batch DAG; every session closed within 10 s). Not repeated here.
 - SIGKILL mid-session (no handler runs): the session stays open at Akool, everything else is
   intact, and its id is already in XCom; the sweeper of that run — which a scheduler still runs
-  (``trigger_rule="all_done"``) once it has marked the killed task failed — closes it; and so must
-  the next run of the DAG (the brief's promise: "the next run's sweeper closes it").
+  (``trigger_rule="all_done"``) once it has marked the killed task failed — closes it; so does the
+  next run of the DAG (its first task, ``close_prior_sessions``, reads the ``session_ids`` XCom of
+  earlier runs); and so does a retry of the killed task, which first closes what earlier tries left
+  in the task instance's state store (Airflow deletes the killed try's XCom when the retry starts).
 - SIGKILL mid-archive: no partial object (only complete, verified objects), and a re-run uploads
   only the objects that were missing.
 - Triggerer killed and restarted while an avatar wait is deferred: a new trigger built from the
@@ -170,12 +172,21 @@ def test_sigkill_mid_session_the_next_run_closes_the_orphan(home: Path, tmp_path
         )
         assert code == 0, (tmp_path / "next.log").read_text()[-3000:]
         state = sim.state()
+        assert state["open_sessions"] == []
         after = next(s for s in state["sessions"] if s["_id"] == orphan)
-        assert after["ended_by"] == "close", (
-            f"session {orphan} orphaned by the SIGKILL is still open after the next run of {BATCH_DAG}: its "
-            "sweeper only reads the session ids of its own run, so the orphan keeps its pre-charged credit "
-            "until its duration ends"
+        assert after["ended_by"] == "close" and after["refunded"] > 0, (
+            f"session {orphan} orphaned by the SIGKILL was not closed by the next run of {BATCH_DAG}"
         )
+        # Closed by the next run's first task, before that run opened any session of its own.
+        next_run = latest_run_id(home, BATCH_DAG)
+        assert next_run != run_id
+        [prior] = xcom(home, BATCH_DAG, next_run, "close_prior_sessions")
+        assert [e["session_id"] for e in prior["closed"]] == [orphan], prior
+        assert prior["failed"] == [] and prior["not_open"] >= 1, "the killed run's closed session is only reported"
+        new_sessions = [i for ids in xcom(home, BATCH_DAG, next_run, "retell", "session_ids") for i in ids]
+        assert new_sessions and all(
+            next(s for s in state["sessions"] if s["_id"] == i)["opened_at"] >= after["closed_at"] for i in new_sessions
+        ), "the orphan is closed before the next run opens its own sessions"
 
 
 @pytest.mark.timeout(600)
@@ -184,8 +195,10 @@ def test_sigkill_mid_session_then_a_retry_the_runs_sweeper_still_closes_the_orph
 
     Airflow clears a task instance's XCom when a new try starts (execution API ``ti_run`` sends
     ``xcom_keys_to_clear``), so the orphan's id pushed by the killed try is gone by the time the
-    ``all_done`` sweeper reads ``session_ids``. Emulated with ``airflow tasks test`` of the retry
-    (same run id and map index; it goes through the same ``ti_run``), then of the sweeper.
+    ``all_done`` sweeper reads ``session_ids``. The retry closes it itself, first thing: the killed
+    try had also written it to the task instance's state store, which every try shares. Emulated
+    with ``airflow tasks test`` of the retry (same run id and map index; it goes through the same
+    ``ti_run``), then of the sweeper.
     """
     with SimServer(time_scale=10) as sim:
         sim.set_channel(join_delay_seconds=0)
@@ -207,17 +220,32 @@ def test_sigkill_mid_session_then_a_retry_the_runs_sweeper_still_closes_the_orph
             env,
             tmp_path / "retry.log",
         )
-        assert retry == 0, (tmp_path / "retry.log").read_text()[-3000:]
+        retry_log = (tmp_path / "retry.log").read_text()
+        assert retry == 0, retry_log[-3000:]
+        now_in_xcom = xcom(home, BATCH_DAG, run_id, "retell", "session_ids")
+        assert orphan not in str(now_in_xcom), "the retry cleared the killed try's XCom (Airflow does)"
+        after = next(s for s in sim.state()["sessions"] if s["_id"] == orphan)
+        assert after["ended_by"] == "close" and after["refunded"] > 0, (
+            f"session {orphan} orphaned by the SIGKILL is still open after the retry (XCom now {now_in_xcom}): "
+            "the retry did not close what the killed try left\n" + retry_log[-3000:]
+        )
+        assert f"Closed session {orphan} left open by an earlier try" in retry_log
+        with sqlite3.connect(home / "airflow.db") as db:
+            [(value,)] = db.execute(
+                "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id='retell' AND key='session_ids' "
+                "AND map_index=?",
+                (BATCH_DAG, run_id, killed[0]),
+            ).fetchall()
+        retry_sessions = json.loads(value)
+        assert retry_sessions and all(
+            next(s for s in sim.state()["sessions"] if s["_id"] == i)["opened_at"] >= after["closed_at"]
+            for i in retry_sessions
+        ), "closed before the retry opened its own session"
         sweep = run_cli(
             [AIRFLOW, "tasks", "test", BATCH_DAG, "close_stale_sessions", run_id], env, tmp_path / "sweep.log"
         )
         assert sweep == 0, (tmp_path / "sweep.log").read_text()[-3000:]
-        after = next(s for s in sim.state()["sessions"] if s["_id"] == orphan)
-        now_in_xcom = xcom(home, BATCH_DAG, run_id, "retell", "session_ids")
-        assert after["ended_by"] == "close", (
-            f"session {orphan} orphaned by the SIGKILL is still open after the retry and the sweeper: the retry "
-            f"cleared the killed try's session_ids XCom (now {now_in_xcom}), so nothing knows the orphan any more"
-        )
+        assert sim.state()["open_sessions"] == []
 
 
 # -- SIGKILL mid-archive ---------------------------------------------------------------------------
@@ -242,9 +270,9 @@ def test_sigkill_mid_archive_leaves_no_partial_object_and_a_rerun_uploads_only_t
         )
 
         def verified() -> list[str]:
-            keys = [
-                o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if "/manifests/" not in o["Key"]
-            ]
+            listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+            # Staging objects (.akool-staging/) come and go while the copier publishes: not archive objects.
+            keys = [o["Key"] for o in listed if "/manifests/" not in o["Key"] and not o["Key"].startswith(".akool-")]
             return [k for k in keys if s3.head_object(Bucket=bucket, Key=k).get("Metadata", {}).get("sha256")]
 
         def mid_copy() -> bool:  # some objects done and verified, others still uploading
@@ -257,9 +285,8 @@ def test_sigkill_mid_archive_leaves_no_partial_object_and_a_rerun_uploads_only_t
         finally:
             sigkill_group(process)
 
-        # No partial object: whatever is at a key is the whole source (bytes re-hashed against it).
-        # A complete object still waiting for its sha256 metadata is tolerated here (and counted):
-        # that window is pinned down by test_rel_archive_kill_window.py.
+        # No partial or unverified object: whatever is at a key is the whole source (bytes re-hashed
+        # against it) with its sha256 metadata (multipart uploads are published from .akool-staging/).
         done = set(verified())
         dangling = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         findings = check_invariants(
@@ -269,16 +296,11 @@ def test_sigkill_mid_archive_leaves_no_partial_object_and_a_rerun_uploads_only_t
             prefix="kill",
             video_urls=[],
             run_ok=False,
-            strict_metadata=False,
         )
         assert findings.violations == [], findings.violations
-        unverified = findings.stats.get("objects_without_sha256", 0)
-        print(
-            f"killed with {len(done)} verified object(s), {unverified} complete object(s) without sha256 "
-            f"metadata, {len(dangling)} multipart upload(s) in flight"
-        )
+        print(f"killed with {len(done)} verified object(s), {len(dangling)} multipart upload(s) in flight")
 
-        # The re-run uploads only what is missing (objects without sha256 are copied again).
+        # The re-run uploads only what is missing.
         code = run_cli([AIRFLOW, "dags", "test", ARCHIVE_DAG, "-c", conf], env, tmp_path / "rerun.log")
         assert code == 0, (tmp_path / "rerun.log").read_text()[-3000:]
         summary = xcom(home, ARCHIVE_DAG, latest_run_id(home, ARCHIVE_DAG), "archive_all")[0]
@@ -290,6 +312,8 @@ def test_sigkill_mid_archive_leaves_no_partial_object_and_a_rerun_uploads_only_t
             sim_state=sim.state(), s3=s3, bucket=bucket, prefix="kill", video_urls=[], run_ok=True
         )
         assert findings.violations == [], findings.violations
+        staging = s3.list_objects_v2(Bucket=bucket, Prefix=".akool-staging/").get("Contents", [])
+        assert staging == [], "the re-run removed what the killed run staged"
         print(
             f"re-run: {total - len(done)} of {total} uploaded ({summary['bytes_uploaded']} bytes), "
             f"{len(done)} skipped; {findings.stats['dangling_multipart_uploads']} incomplete multipart "

@@ -1,0 +1,248 @@
+"""Session ids outlive a try: the next try closes what a killed try left open (finding 2).
+
+The chaos tests in ``tests/reliability/test_rel_kill.py`` do it with a real SIGKILL and Airflow's
+own task state store; these run the operator with a stand-in store, against akool-sim.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from session_support import AVATAR, RecordingTI, session_of, set_sim_connection
+
+from airflow_provider_akool._compat import AirflowException, AirflowFailException
+from airflow_provider_akool.client import AkoolClient, AkoolTransientError, ClientConfig
+from airflow_provider_akool.operators import _session_ledger
+from airflow_provider_akool.operators._session_ledger import LEDGER_KEY, VARIABLE_PREFIX, SessionLedger
+from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
+from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sim.runner import SimServer
+
+pytestmark = pytest.mark.timeout(60)
+
+CLOSE = "/api/open/v4/liveAvatar/session/close"
+
+
+class FakeStateStore:
+    """Stands in for ``context["task_state_store"]`` (Airflow 3.3+), recording every call."""
+
+    def __init__(self, initial: list[str] | None = None, *, broken: bool = False) -> None:
+        self.values: dict[str, Any] = {LEDGER_KEY: initial} if initial else {}
+        self.calls: list[tuple[str, Any]] = []
+        self.broken = broken
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.broken:
+            raise RuntimeError("state store unavailable")
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        if self.broken:
+            raise RuntimeError("state store unavailable")
+        json.dumps(value)
+        self.calls.append(("set", list(value)))
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.calls.append(("delete", None))
+        self.values.pop(key, None)
+
+
+@pytest.fixture
+def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
+    server: SimServer = akool_sim_factory(time_scale=10)  # a 600 s session lives 60 s: open during a test
+    server.set_channel(join_delay_seconds=0)
+    set_sim_connection(monkeypatch, server)
+    return server
+
+
+def sim_client(sim: SimServer) -> AkoolClient:
+    return AkoolClient(ClientConfig(base_url=sim.url, api_key=sim.config.api_key))
+
+
+def open_session(sim: SimServer) -> str:
+    with sim_client(sim) as client:
+        return client.create_session(avatar_id=AVATAR, duration=600, stream_type="sim").id
+
+
+def retell(store: FakeStateStore, ti: RecordingTI | None = None, **kwargs: Any) -> dict[str, Any]:
+    op = AkoolRetellingSessionOperator(
+        task_id="retell", avatar_id=AVATAR, scripts=["A short line."], duration=600, **kwargs
+    )
+    result: dict[str, Any] = op.execute({"ti": ti or RecordingTI(), "task_state_store": store})  # type: ignore[arg-type]
+    return result
+
+
+def closes_of(sim: SimServer, session_id: str) -> int:
+    return sum(1 for r in sim.requests() if r["path"] == CLOSE and session_id in json.dumps(r.get("body")))
+
+
+def test_the_next_try_closes_what_a_killed_try_left_before_opening_its_own(sim: SimServer) -> None:
+    orphan = open_session(sim)  # what a SIGKILLed try left: open, its id in the store
+    ended = open_session(sim)
+    with sim_client(sim) as client:
+        client.close_session(ended)  # closed already (e.g. by the run's sweeper): only reported
+    store = FakeStateStore([orphan, ended])
+    ti = RecordingTI()
+
+    manifest = retell(store, ti)
+
+    assert manifest["status"] == "completed"
+    closed = session_of(sim, orphan)
+    assert closed["ended_by"] == "close" and closed["refunded"] > 0
+    [new] = manifest["session_ids"]
+    assert session_of(sim, new)["opened_at"] >= closed["closed_at"], "closed before the new session opened"
+    assert closes_of(sim, ended) == 1, "a session already closed is not closed again"
+    assert ti.xcom("orphan_candidates") is None, "everything was confirmed closed"
+    # The store followed the sessions: the earlier ids dropped once checked, the new one recorded while
+    # open, and the entry deleted once it was closed.
+    assert store.calls == [("delete", None), ("set", [new]), ("delete", None)]
+    assert LEDGER_KEY not in store.values
+    assert sim.state()["open_sessions"] == []
+
+
+def test_earlier_ids_that_cannot_be_checked_go_to_the_sweeper_and_stay_recorded(
+    sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_akool.streaming import sweep
+
+    orphan = open_session(sim)
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise AkoolTransientError("session list unreachable", http_status=503)
+
+    monkeypatch.setattr(sweep, "sweep_open_sessions", unreachable)
+    store = FakeStateStore([orphan])
+    ti = RecordingTI()
+    manifest = retell(store, ti)
+
+    assert manifest["status"] == "completed", "the new try still does its work"
+    assert ti.xcom("orphan_candidates") == [orphan], "handed to the run's sweeper"
+    assert store.values[LEDGER_KEY] == [orphan], "kept for a later try"
+    assert session_of(sim, orphan)["closed_at"] is None
+
+
+def test_a_wrong_key_while_closing_earlier_sessions_fails_without_retry(
+    sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orphan = open_session(sim)
+    conn = {
+        "conn_type": "akool",
+        "host": sim.url,
+        "password": "wrong-key-ledger-0123456789",
+        "extra": {"stream_type": "sim"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_LEDGER", json.dumps(conn))
+    with pytest.raises(AirflowFailException) as caught:
+        retell(FakeStateStore([orphan]), akool_conn_id="akool_ledger")
+    assert "akool_conn_id 'akool_ledger'" in str(caught.value) and "wrong-key" not in str(caught.value)
+    assert len(sim.state()["sessions"]) == 1, "no new session"
+
+
+def test_a_broken_store_does_not_fail_the_task(sim: SimServer) -> None:
+    manifest = retell(FakeStateStore(broken=True))
+    assert manifest["status"] == "completed"
+
+
+def test_without_a_store_in_the_context_nothing_is_recorded(sim: SimServer) -> None:
+    op = AkoolRetellingSessionOperator(task_id="retell", avatar_id=AVATAR, scripts=["A short line."], duration=600)
+    assert op.execute({"ti": RecordingTI()})["status"] == "completed"  # type: ignore[arg-type]
+
+
+class FakeVariable:
+    """Stands in for ``airflow.sdk.Variable`` (the store before Airflow 3.3)."""
+
+    values: dict[str, Any] = {}
+    descriptions: dict[str, str | None] = {}
+
+    @classmethod
+    def get(cls, key: str, default: Any = None, deserialize_json: bool = False) -> Any:
+        raw = cls.values.get(key)
+        if raw is None:
+            return default
+        return json.loads(raw) if deserialize_json else raw
+
+    @classmethod
+    def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+        cls.values[key] = json.dumps(value) if serialize_json else value
+        cls.descriptions[key] = description
+
+    @classmethod
+    def delete(cls, key: str) -> None:
+        cls.values.pop(key, None)
+
+
+class IdentityTI(RecordingTI):
+    def __init__(self, map_index: int) -> None:
+        super().__init__()
+        self.run_id, self.map_index = "manual__2026-01-01T00:00:00+00:00", map_index
+
+
+def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    import airflow.sdk
+
+    monkeypatch.setattr(_session_ledger, "has_task_state_store", lambda: False)
+    monkeypatch.setattr(airflow.sdk, "Variable", FakeVariable)
+    monkeypatch.setattr(FakeVariable, "values", {})
+    log = logging.getLogger("test")
+
+    first = SessionLedger.for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    first.save(["s1", "s2"])
+    [key] = FakeVariable.values
+    assert key.startswith(VARIABLE_PREFIX) and len(key) < 250
+    assert "retelling_dag.retell[0]" in str(FakeVariable.descriptions[key]), "readable in the Variables list"
+
+    retry = SessionLedger.for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    assert retry.load() == ["s1", "s2"], "the same task instance finds them"
+    other = SessionLedger.for_context({"ti": IdentityTI(1)}, log)  # type: ignore[arg-type]
+    assert other.load() == [], "another map index has its own entry"
+    retry.save([])
+    assert FakeVariable.values == {}, "deleted once every id is closed"
+
+
+def test_the_sweeper_reads_earlier_runs_only_when_asked(sim: SimServer) -> None:
+    orphan = open_session(sim)
+
+    class PullingTI:
+        def __init__(self) -> None:
+            self.pulls: list[dict[str, Any]] = []
+
+        def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **kwargs: Any) -> Any:
+            self.pulls.append({"task_ids": task_ids, "key": key, **kwargs})
+            # what Airflow returns for a mapped task over several runs: one list per map index and run
+            return [[orphan], ["closedLongAgo1", "closedLongAgo2"]] if kwargs.get("include_prior_dates") else None
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            raise AssertionError("nothing failed")
+
+    ti = PullingTI()
+    report = AkoolCloseStaleSessionsOperator(
+        task_id="close_prior_sessions", from_task_ids=["retell"], include_prior_runs=True
+    ).execute({"ti": ti})  # type: ignore[arg-type]
+    assert all(p["include_prior_dates"] is True for p in ti.pulls)
+    assert {p["key"] for p in ti.pulls} == {"session_ids", "orphan_candidates"}
+    assert [e["session_id"] for e in report["closed"]] == [orphan]
+    assert report["known"] == 3 and report["not_open"] == 2, "closed ones are only counted"
+    assert session_of(sim, orphan)["ended_by"] == "close"
+
+    ti = PullingTI()
+    report = AkoolCloseStaleSessionsOperator(task_id="close_stale_sessions", from_task_ids=["retell"]).execute(
+        {"ti": ti}  # type: ignore[arg-type]
+    )
+    assert all(p["include_prior_dates"] is False for p in ti.pulls) and report["known"] == 0
+
+
+def test_the_sweeper_fails_without_retry_on_a_wrong_key(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "akool", "host": sim.url, "password": "wrong-key-sweeper-0123456789"}
+    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_SWEEP", json.dumps(conn))
+    with pytest.raises(AirflowException) as caught:
+        AkoolCloseStaleSessionsOperator(task_id="sweep", akool_conn_id="akool_sweep").execute(
+            {"ti": RecordingTI()}  # type: ignore[arg-type]
+        )
+    assert type(caught.value) is AirflowFailException
+    assert "akool_conn_id 'akool_sweep'" in str(caught.value) and "1101" in str(caught.value)
+    assert "wrong-key" not in str(caught.value)
