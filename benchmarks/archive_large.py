@@ -7,7 +7,12 @@ A resource of N MiB is generated on the fly by a loopback HTTP server in this pr
 moto server in its own process. Each method runs in its own subprocess, so the peak RSS reported
 (``ru_maxrss``) belongs to that method alone:
 
-  copier    airflow_provider_akool.archive.copy_url_to_s3 (defaults: 8 MiB parts, 4 in flight)
+  copier    airflow_provider_akool.archive.copy_url_to_s3 (defaults: 8 MiB parts, 4 in flight), which
+            stages the upload and publishes it with one server-side CopyObject (sha256 metadata);
+            the note column splits its time into the streaming phase and the publish
+  hash_first  the same with ``CopyOptions(hash_first=True)``: one GET to hash the source, then a
+            second GET uploaded straight to the final key with the sha256 set at creation (no
+            staging, no CopyObject); the note column splits its time into the two passes
   boto3     httpx stream wrapped as a file object -> ``s3.upload_fileobj`` (default TransferConfig)
   amazon    what apache-airflow-providers-amazon's HttpToS3Operator.execute does, without Airflow:
             HttpHook.run = ``requests`` GET with stream=False (whole body in ``response.content``),
@@ -36,7 +41,7 @@ from typing import Any
 
 MiB = 1024 * 1024
 BLOCK = hashlib.sha256(b"akool-archive-benchmark").digest() * (MiB // 32)  # 1 MiB, deterministic
-METHODS = ("copier", "boto3", "amazon")
+METHODS = ("copier", "hash_first", "boto3", "amazon")
 
 
 # ---------------------------------------------------------------- loopback HTTP source (parent) --
@@ -127,19 +132,34 @@ def worker(args: argparse.Namespace) -> None:
     before = rss_now()
     started = time.perf_counter()
     info: dict[str, Any] = {}
-    if args.worker == "copier":
-        from airflow_provider_akool.archive import CopyOptions, copy_url_to_s3
-        from airflow_provider_akool.archive.upload import ObjectWriter
+    if args.worker in ("copier", "hash_first"):
+        from airflow_provider_akool.archive import CopyOptions, copy_url_to_s3, hashpass, publish
 
-        # Time the server-side CopyObject that writes the final sha256 into the metadata.
-        replace = ObjectWriter.replace_metadata
+        # Time the publish (server-side copy staging -> final key with the sha256 in the metadata)
+        # and the staging delete; the rest is the streaming phase.
+        copy_object, delete_staging = publish.publish_object, publish.delete_staging
 
-        def timed_replace(self: ObjectWriter, metadata: dict[str, str], size: int) -> None:
+        def timed_copy(*a: Any, **kw: Any) -> None:
             began = time.perf_counter()
-            replace(self, metadata, size)
-            info["metadata_copy_seconds"] = time.perf_counter() - began
+            copy_object(*a, **kw)
+            info["publish_copy_seconds"] = time.perf_counter() - began
 
-        ObjectWriter.replace_metadata = timed_replace  # type: ignore[method-assign]
+        def timed_delete(*a: Any, **kw: Any) -> None:
+            began = time.perf_counter()
+            delete_staging(*a, **kw)
+            info["staging_delete_seconds"] = info.get("staging_delete_seconds", 0.0) + time.perf_counter() - began
+
+        publish.publish_object = timed_copy
+        publish.delete_staging = timed_delete
+        hash_source = hashpass.hash_source
+
+        def timed_hash(*a: Any, **kw: Any) -> Any:
+            began = time.perf_counter()
+            digest = hash_source(*a, **kw)
+            info["hash_pass_seconds"] = time.perf_counter() - began
+            return digest
+
+        hashpass.hash_source = timed_hash
 
         with httpx.Client(timeout=60) as http:
             result = copy_url_to_s3(
@@ -148,9 +168,11 @@ def worker(args: argparse.Namespace) -> None:
                 http_client=http,
                 bucket=args.bucket,
                 key=args.key,
-                options=CopyOptions(skip_existing=False),
+                options=CopyOptions(skip_existing=False, hash_first=args.worker == "hash_first"),
             )
         info["sha256"] = result.sha256
+        info["source_passes"] = result.source_passes
+        info["bytes_downloaded"] = result.bytes_downloaded
     elif args.worker == "boto3":
 
         class StreamFile:
@@ -266,8 +288,13 @@ def main() -> None:
                 res = run_worker(["--worker", method, "--url", f"{base}/blob/{size}/x.mp4", "--key", key, *common])
                 head = s3.head_object(Bucket=bucket, Key=key)
                 assert head["ContentLength"] == size, (method, head["ContentLength"])
-                if method == "copier":
+                if method in ("copier", "hash_first"):
                     assert res["sha256"] == expected == head["Metadata"]["sha256"]
+                if method == "hash_first":
+                    assert res["source_passes"] == 2, res
+                    assert res["bytes_downloaded"] == 2 * size, res
+                    assert "publish_copy_seconds" not in res, res  # no server-side copy
+                    assert not s3.list_objects_v2(Bucket=bucket, Prefix=".akool-staging/").get("Contents")
                 s3.delete_object(Bucket=bucket, Key=key)
                 results[method] = res
                 if method == "boto3":
@@ -277,8 +304,19 @@ def main() -> None:
                 rate = size / res["seconds"]
                 ratio = f"{rate / baseline_rate:.2f}x" if baseline_rate else "-"
                 note = ""
-                if "metadata_copy_seconds" in res:
-                    note = f"incl. {res['metadata_copy_seconds']:.2f} s CopyObject (sha256 into metadata)"
+                if "publish_copy_seconds" in res:
+                    publish_s = res["publish_copy_seconds"] + res.get("staging_delete_seconds", 0.0)
+                    stream_s = res["seconds"] - publish_s
+                    stream_ratio = f"{size / stream_s / baseline_rate:.2f}x" if baseline_rate else "-"
+                    note = (
+                        f"streaming {stream_s:.2f} s ({stream_ratio}) + publish {res['publish_copy_seconds']:.2f} s "
+                        f"CopyObject + {res.get('staging_delete_seconds', 0.0):.2f} s DeleteObject"
+                    )
+                elif "hash_pass_seconds" in res:
+                    hash_s = res["hash_pass_seconds"]
+                    upload_s = res["seconds"] - hash_s
+                    upload_ratio = f"{size / upload_s / baseline_rate:.2f}x" if baseline_rate else "-"
+                    note = f"hash pass {hash_s:.2f} s + upload pass {upload_s:.2f} s ({upload_ratio}); no CopyObject"
                 rows.append(
                     f"| {size_mb} MiB | {method} | {res['seconds']:.2f} | {rate / MiB:.1f} | {ratio} "
                     f"| {res['peak_rss'] / MiB:.0f} | {(res['peak_rss'] - res['rss_before']) / MiB:.0f} | {note} |"

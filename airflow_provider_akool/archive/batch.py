@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 BatchProgress = Callable[[str, int, int | None, float], None]
 """``(resource name, bytes_done, total or None, elapsed_seconds) -> None``."""
+BatchPass = Callable[[str, int, str], None]
+"""``(resource name, pass_number, description) -> None``: a hash-first copy starts a pass."""
 
 
 def expiry_order(resources: Iterable[ResourceSpec]) -> list[ResourceSpec]:
@@ -89,12 +91,14 @@ def archive_resources(
     progress: BatchProgress | None = None,
     on_result: Callable[[ArchiveResult], None] | None = None,
     cancel: threading.Event | None = None,
+    on_pass: BatchPass | None = None,
 ) -> list[ArchiveResult]:
     """Copy every resource to S3; return one result per resource, in the order they were started.
 
     Clients are shared by the worker threads: give the boto3 client a connection pool of at
     least ``max_concurrency x options.upload_concurrency`` (``Config(max_pool_connections=...)``).
-    ``progress`` and ``on_result`` are called from worker threads (bad entries: from the caller's).
+    ``progress``, ``on_pass`` (the passes of a ``hash_first`` copy) and ``on_result`` are called
+    from worker threads (bad entries: from the caller's).
     Peak memory is about ``max_concurrency x (upload_concurrency + 1) x part_size``.
     """
     if not 1 <= max_concurrency <= 64:
@@ -135,6 +139,10 @@ def archive_resources(
             if progress is not None:
                 progress(name, done, total, elapsed)
 
+        def passed(number: int, description: str) -> None:
+            if on_pass is not None:
+                on_pass(name, number, description)
+
         started = time.monotonic()
         try:
             copied = copy_url_to_s3(
@@ -150,6 +158,7 @@ def archive_resources(
                 options=opts,
                 progress=report,
                 cancel=stop,
+                on_pass=passed,
             )
             result = _from_copy(spec, name, copied)
         except ResourceExpiredError as exc:

@@ -2,14 +2,19 @@
 
 The body is read in chunks, hashed, and cut into parts that upload concurrently while the next
 part downloads; memory stays near ``part size x (upload_concurrency + 1)`` whatever the object
-size. Bodies smaller than one part are written with a single PUT. Any failure (download, size or
-checksum mismatch, S3 error, KeyboardInterrupt, cancel) aborts the multipart upload, so the
-destination key only ever holds a complete object. See ``existing.py`` for when a copy is skipped.
+size. Bodies smaller than one part are written with a single PUT, whose metadata (sha256 included)
+is known before it is sent. Larger bodies are uploaded to a staging key and published at the
+destination key with one server-side copy carrying the sha256 (``publish.py``); when the caller
+passes ``expected_sha256`` the metadata is known up front, so the upload goes straight to the
+destination key and is completed only after the hash matched; ``CopyOptions(hash_first=True)``
+gets there without a known hash by reading the source twice (``hashpass.py``). Either way the destination key
+only ever holds a complete, verified object: any failure (download, size or checksum mismatch, S3
+error, KeyboardInterrupt, cancel) aborts the upload and deletes the staging object. See
+``existing.py`` for when a copy is skipped.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
+from airflow_provider_akool.archive import hashpass, publish
 from airflow_provider_akool.archive.errors import IntegrityError
 from airflow_provider_akool.archive.existing import (
     META_ARCHIVED_AT,
@@ -33,8 +39,9 @@ from airflow_provider_akool.archive.existing import (
     keep_reason,
     url_fingerprint,
 )
+from airflow_provider_akool.archive.hashpass import CHANGED, PassCallback, SourceDigest
 from airflow_provider_akool.archive.keys import check_bucket, check_key
-from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, PartPlan, validate_part_size
+from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, MIN_PART_SIZE, PartPlan, validate_part_size
 from airflow_provider_akool.archive.progress import ProgressCallback, ProgressThrottle
 from airflow_provider_akool.archive.source import (
     RESTART,
@@ -43,7 +50,7 @@ from airflow_provider_akool.archive.source import (
     SourceInfo,
     head_source,
 )
-from airflow_provider_akool.archive.upload import ObjectWriter
+from airflow_provider_akool.archive.upload import ObjectWriter, PartCutter
 from airflow_provider_akool.archive.urls import ascii_metadata_value, normalise_hosts, redact_url, validate_source_url
 
 if TYPE_CHECKING:
@@ -69,6 +76,12 @@ class CopyOptions:
     """Minimum seconds between two progress callbacks."""
     skip_existing: bool = True
     """Apply the idempotency rule of ``existing.py``; False always copies."""
+    staging_prefix: str = publish.STAGING_PREFIX
+    """Where large objects are staged before publication (``<prefix><key>``); ends with ``/``."""
+    hash_first: bool = False
+    """For a body larger than one part (or of unknown size) and no ``expected_sha256``: read the
+    source once to hash it, then upload straight to the final key with the sha256 in its metadata
+    (no staging key, no server-side copy). Costs a second read of the source; see ``hashpass.py``."""
 
     def __post_init__(self) -> None:
         validate_part_size(self.part_size)
@@ -78,6 +91,9 @@ class CopyOptions:
             raise ValueError("chunk_size: must be between 1 KiB and part_size")
         if self.progress_interval < 0:
             raise ValueError("progress_interval: must not be negative")
+        publish.check_staging_prefix(self.staging_prefix)
+        if not isinstance(self.hash_first, bool):
+            raise ValueError("hash_first: must be True or False")
         object.__setattr__(self, "allowed_hosts", normalise_hosts(self.allowed_hosts))
 
 
@@ -94,7 +110,8 @@ class CopyResult:
     bytes_uploaded: int
     """Bytes sent to S3, restarts included; 0 when skipped."""
     bytes_downloaded: int
-    """Bytes read from the source, retries included (about ``size`` when resuming works)."""
+    """Bytes read from the source, retries included (about ``size`` when resuming works; twice
+    that with ``hash_first``)."""
     parts: int
     """Multipart parts of the final upload; 0 for a single PUT or a skip."""
     attempts: int
@@ -102,6 +119,8 @@ class CopyResult:
     restarts: int
     elapsed: float
     skip_reason: str | None = None
+    source_passes: int = 1
+    """Times the source was read: 2 with ``hash_first`` (hash pass, then upload pass), 0 when skipped."""
 
     @property
     def s3_uri(self) -> str:
@@ -116,64 +135,17 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _validate_target(bucket: str, key: str, expected_sha256: str | None, expected_size: int | None) -> None:
+def _validate_target(
+    bucket: str, key: str, expected_sha256: str | None, expected_size: int | None, staging_prefix: str
+) -> None:
     check_bucket(bucket, field="bucket")
     check_key(key, field="key")
+    if key.startswith(staging_prefix):
+        raise ValueError(f"key: must not be under the staging prefix {staging_prefix!r}")
     if expected_sha256 is not None and not _SHA256_HEX.match(expected_sha256):
         raise ValueError("expected_sha256: must be 64 hexadecimal characters")
     if expected_size is not None and (isinstance(expected_size, bool) or expected_size < 0):
         raise ValueError("expected_size: must be a non-negative integer")
-
-
-class _PartCutter:
-    """Hashes the body and cuts it into parts, holding a full part back until more data exists.
-
-    Holding back means a body of exactly one part still goes out as a single PUT, and the last
-    part of a multipart upload is never empty. Each part buffer is allocated once at its final
-    size (smaller when the Content-Length says less remains), so memory does not creep with
-    reallocations.
-    """
-
-    def __init__(self, writer: ObjectWriter, plan: PartPlan) -> None:
-        self._writer = writer
-        self.restart(plan)
-
-    def restart(self, plan: PartPlan) -> None:
-        """Forget everything received (the source starts again from byte 0)."""
-        self._plan = plan
-        self.hasher = hashlib.sha256()
-        self.received = 0
-        self._buffer = self._new_buffer()
-        self._filled = 0
-
-    def _new_buffer(self) -> bytearray:
-        size = self._plan.size_of(self._writer.parts + 1)
-        if self._plan.length is not None:
-            size = max(0, min(size, self._plan.length - self.received))
-        return bytearray(size)
-
-    def feed(self, chunk: bytes) -> None:
-        """Hash ``chunk`` and hand every completed part to the writer."""
-        self.hasher.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            if self._filled == len(self._buffer):
-                if self._filled:
-                    self._writer.add_part(self._buffer)
-                self._buffer = self._new_buffer()
-                self._filled = 0
-                if not self._buffer:  # more bytes than announced; the size check reports it
-                    self._buffer = bytearray(len(view))
-            take = min(len(view), len(self._buffer) - self._filled)
-            self._buffer[self._filled : self._filled + take] = view[:take]
-            self._filled += take
-            self.received += take
-            view = view[take:]
-
-    def tail(self) -> bytearray:
-        """The part not yet handed to the writer (the whole body if it fits in one part)."""
-        del self._buffer[self._filled :]
-        return self._buffer
 
 
 def _skip_if_archived(
@@ -199,6 +171,8 @@ def _skip_if_archived(
     )
     if reason is None:
         return None
+    if stored.size > MIN_PART_SIZE:  # was staged: a run killed after publishing may have left its stage
+        publish.remove_stale_staging(s3_client, bucket, publish.staging_key(key, opts.staging_prefix), uploads=False)
     return CopyResult(
         status="skipped",
         bucket=bucket,
@@ -214,6 +188,7 @@ def _skip_if_archived(
         restarts=0,
         elapsed=time.monotonic() - started,
         skip_reason=reason,
+        source_passes=0,
     )
 
 
@@ -252,6 +227,7 @@ def copy_url_to_s3(
     options: CopyOptions | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    on_pass: PassCallback | None = None,
 ) -> CopyResult:
     """Copy ``source_url`` to ``s3://bucket/key``, or skip it if the archive is already there.
 
@@ -259,18 +235,120 @@ def copy_url_to_s3(
     :class:`ResourceExpiredError` when the source answers 403/410, and :class:`DownloadError`,
     :class:`IntegrityError`, :class:`UploadError` or :class:`CopyCancelledError` otherwise.
     Object metadata: ``sha256``, ``source-url`` (percent-encoded), ``source-url-sha256``,
-    ``archived-at``, and ``source-etag`` / ``created-at`` / ``expires-at`` when known.
+    ``archived-at``, and ``source-etag`` / ``created-at`` / ``expires-at`` when known. A body larger
+    than one part is staged at ``<options.staging_prefix><key>`` until published; ``key`` itself
+    must not lie under that prefix. With ``options.hash_first`` such a body is read twice instead
+    (no staging): ``progress`` then runs for each pass, and ``on_pass(number, description)`` is
+    called as pass 1 (hash) and pass 2 (upload) start.
     """
     opts = options or CopyOptions()
     url = validate_source_url(source_url, allowed_hosts=opts.allowed_hosts)
-    _validate_target(bucket, key, expected_sha256, expected_size)
+    _validate_target(bucket, key, expected_sha256, expected_size, opts.staging_prefix)
     expected = expected_sha256.lower() if expected_sha256 else None
-    if opts.skip_existing:
+    if opts.skip_existing:  # before any download, hash pass included
         skipped = _skip_if_archived(s3_client, http_client, url, bucket, key, expected, expected_size, opts)
         if skipped is not None:
             return skipped
 
     started = time.monotonic()
+    download = _open_download(http_client, url, opts, cancel)
+    hashed: SourceDigest | None = None
+    if opts.hash_first and expected is None and _needs_multipart(download.info.total, opts.part_size):
+        throttle = ProgressThrottle(progress, opts.progress_interval)
+        hashed = hashpass.hash_source(download, expected_size=expected_size, progress=throttle, on_pass=on_pass)
+        expected, expected_size = hashed.sha256, hashed.size
+        download = _open_download(http_client, url, opts, cancel)
+        try:
+            hashpass.check_unchanged(hashed, download.info)
+        except BaseException:
+            download.close()
+            raise
+        if on_pass is not None:
+            on_pass(2, hashpass.describe_hash_pass(hashed, f"s3://{bucket}/{key}"))
+    info = download.info
+    metadata = _initial_metadata(url, info, created_at, expires_at, expected)
+    staging = publish.staging_key(key, opts.staging_prefix)
+    writer = ObjectWriter(
+        s3_client,
+        bucket,
+        key,
+        content_type=info.content_type,
+        content_encoding=info.content_encoding,
+        metadata=metadata,
+        concurrency=opts.upload_concurrency,
+        upload_key=None if expected is not None else staging,
+        before_create=lambda: publish.remove_stale_staging(s3_client, bucket, staging),
+    )
+    throttle = ProgressThrottle(progress, opts.progress_interval)
+    if hashed is not None:
+        want_size, want_hash = f"{CHANGED}: pass 1 read {hashed.size} bytes", f"{CHANGED}: pass 1 read {hashed.sha256}"
+    else:
+        want_size, want_hash = f"expected_size is {expected_size}", f"expected_sha256 is {expected}"
+    try:
+        _check_announced_size(info.total, expected_size)
+        cutter = PartCutter(writer, PartPlan(info.total, opts.part_size))
+        for item in download.iter_body():
+            if item is RESTART:
+                writer.reset()
+                info = download.info
+                _check_announced_size(info.total, expected_size)
+                cutter.restart(PartPlan(info.total, opts.part_size))
+                continue
+            cutter.feed(item)
+            if expected_size is not None and cutter.received > expected_size:
+                raise IntegrityError(f"source sent more than {expected_size} bytes ({want_size})")
+            throttle.update(cutter.received, info.total)
+
+        size, digest = cutter.received, cutter.hasher.hexdigest()
+        if info.total is not None and size != info.total:
+            raise IntegrityError(f"received {size} bytes, Content-Length announced {info.total}")
+        if expected_size is not None and size != expected_size:
+            raise IntegrityError(f"received {size} bytes, {want_size}")
+        if expected is not None and digest != expected:
+            raise IntegrityError(f"sha256 of the body is {digest}, {want_hash}")
+        final_metadata = {**metadata, META_SHA256: digest}
+        if not writer.multipart:
+            writer.put_single(cutter.tail(), cutter.hasher.digest(), final_metadata)
+        elif expected is not None:  # sha256 set at creation and verified above: complete in place
+            writer.add_part(cutter.tail())
+            writer.complete()
+        else:
+            writer.add_part(cutter.tail())
+            publish.complete_and_publish(
+                s3_client,
+                writer,
+                key=key,
+                metadata=final_metadata,
+                size=size,
+                concurrency=opts.upload_concurrency,
+            )
+        throttle.finish(size, info.total)
+    except BaseException:
+        writer.abort()
+        download.close()
+        raise
+    first = (hashed.bytes_received, hashed.attempts, hashed.resumes, hashed.restarts) if hashed else (0, 0, 0, 0)
+    return CopyResult(
+        status="archived",
+        bucket=bucket,
+        key=key,
+        size=size,
+        sha256=digest,
+        content_type=info.content_type,
+        bytes_uploaded=writer.bytes_uploaded,
+        bytes_downloaded=first[0] + download.bytes_received,
+        parts=writer.parts,
+        attempts=first[1] + download.attempts,
+        resumes=first[2] + download.resumes,
+        restarts=first[3] + download.restarts,
+        elapsed=time.monotonic() - started,
+        source_passes=2 if hashed is not None else 1,
+    )
+
+
+def _open_download(
+    http_client: httpx.Client, url: str, opts: CopyOptions, cancel: threading.Event | None
+) -> ResumableDownload:
     download = ResumableDownload(
         http_client,
         url,
@@ -280,69 +358,16 @@ def copy_url_to_s3(
         cancel=cancel,
     )
     try:
-        info = download.open()
+        download.open()
     except BaseException:
         download.close()
         raise
-    metadata = _initial_metadata(url, info, created_at, expires_at, expected)
-    writer = ObjectWriter(
-        s3_client,
-        bucket,
-        key,
-        content_type=info.content_type,
-        content_encoding=info.content_encoding,
-        metadata=metadata,
-        concurrency=opts.upload_concurrency,
-    )
-    throttle = ProgressThrottle(progress, opts.progress_interval)
-    try:
-        _check_announced_size(info.total, expected_size)
-        cutter = _PartCutter(writer, PartPlan(info.total, opts.part_size))
-        for item in download.iter_body():
-            if item is RESTART:
-                writer.reset()
-                info = download.info
-                _check_announced_size(info.total, expected_size)
-                cutter.restart(PartPlan(info.total, opts.part_size))
-                continue
-            cutter.feed(item)
-            throttle.update(cutter.received, info.total)
+    return download
 
-        size, digest = cutter.received, cutter.hasher.hexdigest()
-        if info.total is not None and size != info.total:
-            raise IntegrityError(f"received {size} bytes, Content-Length announced {info.total}")
-        if expected_size is not None and size != expected_size:
-            raise IntegrityError(f"received {size} bytes, expected_size is {expected_size}")
-        if expected is not None and digest != expected:
-            raise IntegrityError(f"sha256 of the body is {digest}, expected_sha256 is {expected}")
-        final_metadata = {**metadata, META_SHA256: digest}
-        if not writer.multipart:
-            writer.put_single(cutter.tail(), cutter.hasher.digest(), final_metadata)
-        else:
-            writer.add_part(cutter.tail())
-            writer.complete()
-            if expected is None:
-                writer.replace_metadata(final_metadata, size)
-        throttle.finish(size, info.total)
-    except BaseException:
-        writer.abort()
-        download.close()
-        raise
-    return CopyResult(
-        status="archived",
-        bucket=bucket,
-        key=key,
-        size=size,
-        sha256=digest,
-        content_type=info.content_type,
-        bytes_uploaded=writer.bytes_uploaded,
-        bytes_downloaded=download.bytes_received,
-        parts=writer.parts,
-        attempts=download.attempts,
-        resumes=download.resumes,
-        restarts=download.restarts,
-        elapsed=time.monotonic() - started,
-    )
+
+def _needs_multipart(total: int | None, part_size: int) -> bool:
+    """True if a body announced as ``total`` bytes (None: unknown) will not fit one PUT."""
+    return total is None or total > PartPlan(total, part_size).size_of(1)
 
 
 def _check_announced_size(total: int | None, expected_size: int | None) -> None:

@@ -124,6 +124,7 @@ class BatchProgressLog:
         self._log, self._total, self._interval = log, total, interval
         self._lock = threading.Lock()
         self._active: dict[str, tuple[int, int | None, float]] = {}
+        self._passes: dict[str, int] = {}
         self._finished = 0
         self._finished_bytes = 0
         self._started = time.monotonic()
@@ -139,7 +140,7 @@ class BatchProgressLog:
             moved = self._finished_bytes + sum(d for d, _, _ in self._active.values())
             wall = max(now - self._started, 1e-6)
             items = list(self._active.items())
-            flying = "; ".join(f"{n}: {format_progress(d, t, e)}" for n, (d, t, e) in items[:4])
+            flying = "; ".join(f"{self._label(n)}: {format_progress(d, t, e)}" for n, (d, t, e) in items[:4])
             flying += f"; and {len(items) - 4} more" if len(items) > 4 else ""
             self._log.info(
                 "Archive progress: %d/%d resources finished, %s transferred at %s/s; in flight: %s",
@@ -150,9 +151,22 @@ class BatchProgressLog:
                 flying or "none",
             )
 
+    def _label(self, name: str) -> str:
+        number = self._passes.get(name)
+        return name if number is None else f"{name} (pass {number}/2)"
+
+    def source_pass(self, name: str, number: int, description: str) -> None:
+        """A hash-first copy starts pass ``number`` (1: hash the source, 2: upload): log it, and tag
+        the resource's progress with the pass until it finishes."""
+        with self._lock:
+            self._passes[name] = number
+            self._active.pop(name, None)  # the byte count starts again at 0
+        self._log.info("%s: hash_first pass %d/2: %s", name, number, description)
+
     def result(self, result: ArchiveResult) -> None:
         with self._lock:
             self._active.pop(result.name, None)
+            self._passes.pop(result.name, None)
             self._finished += 1
             self._finished_bytes += result.bytes_downloaded
             step = f"[{self._finished}/{self._total}]"

@@ -3,12 +3,15 @@
 Parts go to a small thread pool while the caller downloads the next one; a semaphore blocks the
 caller once ``concurrency`` parts are in flight, which is what bounds memory. The multipart
 upload is created lazily (a body smaller than one part never starts one) and :meth:`abort`
-waits for running part uploads before aborting, so no parts are left behind.
+waits for running part uploads before aborting, so no parts are left behind. Publishing a
+completed upload under another key is ``publish.py``'s job. :class:`PartCutter` hashes a body and
+cuts it into parts for the writer.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -18,21 +21,30 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_akool.archive.errors import UploadError
-from airflow_provider_akool.archive.parts import MAX_PART_SIZE
+from airflow_provider_akool.archive.parts import PartPlan
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _s3_error_text(exc: BaseException) -> str:
+def s3_error_text(exc: BaseException) -> str:
+    """``Code: Message`` of a botocore error (no request details, so no signed URLs)."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".strip(": ")
     return f"{type(exc).__name__}: {exc}"
+
+
+def s3_call(operation: str, uri: str, fn: Callable[[], T]) -> T:
+    """``fn()``, with botocore errors turned into :class:`UploadError` naming ``operation`` and ``uri``."""
+    try:
+        return fn()
+    except (ClientError, BotoCoreError) as exc:
+        raise UploadError(f"S3 {operation} failed for {uri}: {s3_error_text(exc)}") from exc
 
 
 class ObjectWriter:
@@ -48,14 +60,22 @@ class ObjectWriter:
         content_encoding: str | None,
         metadata: dict[str, str],
         concurrency: int,
+        upload_key: str | None = None,
+        before_create: Callable[[], object] | None = None,
     ) -> None:
+        """A single PUT writes ``key``; a multipart upload goes to ``upload_key`` (default ``key``).
+
+        ``before_create`` runs just before each CreateMultipartUpload (e.g. to clear leftovers).
+        """
         self._s3 = s3
         self.bucket = bucket
         self.key = key
+        self.upload_key = upload_key or key
         self._content_type = content_type
         self._content_encoding = content_encoding
         self._metadata = dict(metadata)
         self._concurrency = concurrency
+        self._before_create = before_create
         self._lock = threading.Lock()
         self._bytes_uploaded = 0
         self._start_state()
@@ -70,7 +90,7 @@ class ObjectWriter:
 
     @property
     def uri(self) -> str:
-        """``s3://bucket/key`` of the object being written."""
+        """``s3://bucket/key`` of the object being written (the destination, not the upload key)."""
         return f"s3://{self.bucket}/{self.key}"
 
     @property
@@ -90,12 +110,10 @@ class ObjectWriter:
         return self._next_part - 1
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except (ClientError, BotoCoreError) as exc:
-            raise UploadError(f"S3 {operation} failed for {self.uri}: {_s3_error_text(exc)}") from exc
+        return s3_call(operation, self.uri, fn)
 
-    def _object_args(self, metadata: dict[str, str]) -> dict[str, Any]:
+    def object_args(self, metadata: dict[str, str]) -> dict[str, Any]:
+        """Content type, encoding and ``metadata`` as keyword arguments of a PUT, create or copy."""
         args: dict[str, Any] = {"ContentType": self._content_type, "Metadata": metadata}
         if self._content_encoding:
             args["ContentEncoding"] = self._content_encoding
@@ -111,7 +129,7 @@ class ObjectWriter:
                 Key=self.key,
                 Body=bytes(data),
                 ChecksumSHA256=checksum,
-                **self._object_args(metadata),
+                **self.object_args(metadata),
             ),
         )
         with self._lock:
@@ -125,13 +143,15 @@ class ObjectWriter:
         """
         self._raise_failed_part()
         if self._upload_id is None:
+            if self._before_create is not None:
+                self._before_create()
             created = self._call(
                 "CreateMultipartUpload",
                 lambda: self._s3.create_multipart_upload(
                     Bucket=self.bucket,
-                    Key=self.key,
+                    Key=self.upload_key,
                     ChecksumAlgorithm="CRC32",
-                    **self._object_args(self._metadata),
+                    **self.object_args(self._metadata),
                 ),
             )
             self._upload_id = created["UploadId"]
@@ -150,7 +170,7 @@ class ObjectWriter:
             f"UploadPart {number}",
             lambda: self._s3.upload_part(
                 Bucket=self.bucket,
-                Key=self.key,
+                Key=self.upload_key,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=cast("bytes", data),  # botocore accepts bytearray blobs; the stubs do not
@@ -181,59 +201,12 @@ class ObjectWriter:
         response = self._call(
             "CompleteMultipartUpload",
             lambda: self._s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.bucket, Key=self.upload_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             ),
         )
         self.completed_etag = response.get("ETag")
         self._upload_id = None
         return self.completed_etag or ""
-
-    def replace_metadata(self, metadata: dict[str, str], size: int) -> None:
-        """Copy the completed object onto itself with ``metadata`` (e.g. the final sha256).
-
-        S3 fixes metadata when a multipart upload is created, before the checksum is known. The
-        copy is conditional on the ETag just written; if it fails, the object is deleted so that
-        no object without its checksum stays at the key.
-        """
-        copy_source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": self.key}
-        # ChecksumAlgorithm makes S3 compute a full-object checksum for the copy instead of keeping
-        # the multipart (composite) one.
-        args = {**self._object_args(metadata), "MetadataDirective": "REPLACE", "ChecksumAlgorithm": "CRC32"}
-        try:
-            if size <= MAX_PART_SIZE:
-                extra: dict[str, Any] = {}
-                if self.completed_etag:
-                    extra["CopySourceIfMatch"] = self.completed_etag
-                self._call(
-                    "CopyObject",
-                    lambda: self._s3.copy_object(
-                        Bucket=self.bucket, Key=self.key, CopySource=copy_source, **args, **extra
-                    ),
-                )
-            else:  # CopyObject is limited to 5 GiB; the managed copy switches to UploadPartCopy
-                from boto3.s3.transfer import TransferConfig
-
-                config = TransferConfig(multipart_threshold=MAX_PART_SIZE, multipart_chunksize=MAX_PART_SIZE)
-                self._call(
-                    "Copy",
-                    lambda: self._s3.copy(
-                        copy_source,
-                        self.bucket,
-                        self.key,
-                        ExtraArgs=args,
-                        Config=config,
-                    ),
-                )
-        except BaseException:
-            self.delete_completed()
-            raise
-
-    def delete_completed(self) -> None:
-        """Best-effort removal of an object this writer completed (cleanup after a later failure)."""
-        try:
-            self._s3.delete_object(Bucket=self.bucket, Key=self.key)
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("could not delete %s after a failed copy: %s", self.uri, _s3_error_text(exc))
 
     def _shutdown_pool(self) -> None:
         if self._pool is not None:
@@ -249,11 +222,64 @@ class ObjectWriter:
         if upload_id is None:
             return
         try:
-            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.upload_key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as exc:
-            log.warning("could not abort multipart upload of %s: %s", self.uri, _s3_error_text(exc))
+            log.warning(
+                "could not abort multipart upload of s3://%s/%s: %s", self.bucket, self.upload_key, s3_error_text(exc)
+            )
 
     def reset(self) -> None:
         """Abort the current upload and start afresh (the source restarted from byte 0)."""
         self.abort()
         self._start_state()
+
+
+class PartCutter:
+    """Hashes the body and cuts it into parts, holding a full part back until more data exists.
+
+    Holding back means a body of exactly one part still goes out as a single PUT, and the last
+    part of a multipart upload is never empty. Each part buffer is allocated once at its final
+    size (smaller when the Content-Length says less remains), so memory does not creep with
+    reallocations.
+    """
+
+    def __init__(self, writer: ObjectWriter, plan: PartPlan) -> None:
+        self._writer = writer
+        self.restart(plan)
+
+    def restart(self, plan: PartPlan) -> None:
+        """Forget everything received (the source starts again from byte 0)."""
+        self._plan = plan
+        self.hasher = hashlib.sha256()
+        self.received = 0
+        self._buffer = self._new_buffer()
+        self._filled = 0
+
+    def _new_buffer(self) -> bytearray:
+        size = self._plan.size_of(self._writer.parts + 1)
+        if self._plan.length is not None:
+            size = max(0, min(size, self._plan.length - self.received))
+        return bytearray(size)
+
+    def feed(self, chunk: bytes) -> None:
+        """Hash ``chunk`` and hand every completed part to the writer."""
+        self.hasher.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            if self._filled == len(self._buffer):
+                if self._filled:
+                    self._writer.add_part(self._buffer)
+                self._buffer = self._new_buffer()
+                self._filled = 0
+                if not self._buffer:  # more bytes than announced; the size check reports it
+                    self._buffer = bytearray(len(view))
+            take = min(len(view), len(self._buffer) - self._filled)
+            self._buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            self.received += take
+            view = view[take:]
+
+    def tail(self) -> bytearray:
+        """The part not yet handed to the writer (the whole body if it fits in one part)."""
+        del self._buffer[self._filled :]
+        return self._buffer

@@ -103,7 +103,7 @@ class _FakeWriter:
 def test_part_cutter_reassembles_body(body: bytes, cuts: list[int], base: int, announce: bool) -> None:
     import hashlib
 
-    from airflow_provider_akool.archive.copier import _PartCutter
+    from airflow_provider_akool.archive.upload import PartCutter as _PartCutter
 
     writer = _FakeWriter()
     plan = PartPlan(len(body) if announce else None, base)
