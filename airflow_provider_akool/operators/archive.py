@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
-from airflow_provider_akool.archive.keys import check_bucket, check_key
+from airflow_provider_akool.archive.keys import check_bucket
+from airflow_provider_akool.operators._archive_parameters import (
+    SCHEMES,
+    as_list,
+    check_archive_parameters,
+    check_manifest_key,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,24 +29,6 @@ if TYPE_CHECKING:
 DEFAULT_ASSET_ALIAS = "akool_archive"
 SUMMARY_XCOM_KEY = "archive_summary"
 MAX_NAMED_FAILURES = 20
-_SCHEMES = ("http", "https")
-
-
-def _templated(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-def _as_list(value: object) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str | bytes | dict):
-        return [value]
-    return list(value) if isinstance(value, Iterable) else [value]
-
-
-def check_manifest_key(value: object) -> str | None:
-    """None (use the per-run default) or a safe relative key, else ValueError naming ``manifest_key``."""
-    return None if value is None or value == "" else check_key(value, field="manifest_key")
 
 
 def asset_uri(bucket: str, key: str) -> str:
@@ -138,7 +126,7 @@ class AkoolArchiveToS3Operator(BaseOperator):
         part_size: int | None = None,
         skip_existing: bool = True,
         hash_first: bool = False,
-        allowed_schemes: Sequence[str] = _SCHEMES,
+        allowed_schemes: Sequence[str] = SCHEMES,
         allowed_hosts: Sequence[str] | None = None,
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         progress_interval: float = 15.0,
@@ -147,48 +135,22 @@ class AkoolArchiveToS3Operator(BaseOperator):
         if asset_alias is not None and (not isinstance(asset_alias, str) or not asset_alias.strip()):
             raise ValueError("asset_alias: must be a non-empty name, or None for no Asset events")
         if asset_alias:
-            kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), AssetAlias(name=asset_alias)]
+            kwargs["outlets"] = [*as_list(kwargs.get("outlets")), AssetAlias(name=asset_alias)]
         super().__init__(**kwargs)
-        if sources is None and not avatar_ids and not all_avatars and not all_voices:
-            raise ValueError("sources: nothing to archive; give sources, avatar_ids, all_avatars or all_voices")
-        if not _templated(s3_bucket):
-            check_bucket(s3_bucket, field="s3_bucket")
-        for name, value in (("max_concurrency", max_concurrency), ("upload_concurrency", upload_concurrency)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-                raise ValueError(f"{name}: must be an integer between 1 and 64 (got {value!r})")
-        if part_size is not None and (
-            isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 5 * 1024 * 1024
-        ):
-            raise ValueError(f"part_size: must be an integer of at least 5 MiB (got {part_size!r})")
-        if not isinstance(hash_first, bool):
-            raise ValueError(f"hash_first: must be True or False (got {hash_first!r})")
-        if progress_interval < 0:
-            raise ValueError(f"progress_interval: must not be negative (got {progress_interval!r})")
-        schemes = {str(s).lower() for s in _as_list(allowed_schemes)}
-        if not schemes or not schemes <= set(_SCHEMES):
-            raise ValueError(f"allowed_schemes: must be a non-empty subset of http, https (got {sorted(schemes)})")
-        if not set(_as_list(avatar_platforms)) <= {"open", "aigc"}:
-            raise ValueError(f"avatar_platforms: allowed values are 'open', 'aigc' (got {avatar_platforms!r})")
-        if not set(_as_list(voice_types)) <= {1, 2}:
-            raise ValueError(f"voice_types: allowed values are 1 (your clones), 2 (Akool voices) (got {voice_types!r})")
-        if not _templated(manifest_key):
-            check_manifest_key(manifest_key)
-        literal = [sources] if isinstance(sources, str) else sources if isinstance(sources, list | tuple) else []
-        for index, item in enumerate(literal):  # literal URLs fail at parse time
-            if isinstance(item, str) and not _templated(item):
-                scheme = urlsplit(item.strip()).scheme.lower()
-                if scheme not in schemes:
-                    raise ValueError(
-                        f"sources[{index}]: scheme {scheme or '(none)'!r} is not allowed "
-                        f"(only {', '.join(sorted(schemes))})"
-                    )
+        schemes = check_archive_parameters(
+            sources=sources, avatar_ids=avatar_ids, all_avatars=all_avatars, all_voices=all_voices,
+            s3_bucket=s3_bucket, max_concurrency=max_concurrency, upload_concurrency=upload_concurrency,
+            part_size=part_size, hash_first=hash_first, progress_interval=progress_interval,
+            allowed_schemes=allowed_schemes, avatar_platforms=avatar_platforms, voice_types=voice_types,
+            manifest_key=manifest_key,
+        )
         self.s3_bucket = s3_bucket
         self.sources = sources
         self.avatar_ids = avatar_ids
         self.all_avatars = all_avatars
         self.all_voices = all_voices
-        self.avatar_platforms = tuple(_as_list(avatar_platforms))
-        self.voice_types = tuple(_as_list(voice_types))
+        self.avatar_platforms = tuple(as_list(avatar_platforms))
+        self.voice_types = tuple(as_list(voice_types))
         self.s3_prefix = s3_prefix
         self.key_template = key_template
         self.manifest_key = manifest_key
@@ -219,13 +181,13 @@ class AkoolArchiveToS3Operator(BaseOperator):
             except ValueError as exc:
                 raise ValueError(f"key_template: {exc}") from None
             manifest_key = check_manifest_key(self.manifest_key)
-            hosts = _as_list(self.allowed_hosts) or None
+            hosts = as_list(self.allowed_hosts) or None
             if hosts is not None and not all(isinstance(h, str) and h.strip() for h in hosts):
                 raise ValueError("allowed_hosts: must be a list of host names")
             specs = specs_from_inputs(
                 self.sources, field="sources", schemes=frozenset(self.allowed_schemes), allowed_hosts=hosts
             )
-            ids = [str(i).strip() for i in _as_list(self.avatar_ids)]
+            ids = [str(i).strip() for i in as_list(self.avatar_ids)]
             bad = [i for i in ids if not i or len(i) > 128 or any(c.isspace() or c in "/\\?#" for c in i)]
             if bad:
                 raise ValueError(f"avatar_ids: not avatar ids: {bad[:5]!r}")
@@ -235,20 +197,18 @@ class AkoolArchiveToS3Operator(BaseOperator):
 
     def _discover(self, ids: list[str]) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
         from airflow_provider_akool.archive.discovery import discover_avatars, discover_voices
-        from airflow_provider_akool.client import AkoolAuthError, AkoolPermissionError
         from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
 
         if not (ids or self.all_avatars or self.all_voices):
             return [], []
-        try:
-            with AkoolHook(akool_conn_id=self.akool_conn_id).get_client() as client:
-                specs, problems = discover_avatars(
-                    client, avatar_ids=ids, all_avatars=self.all_avatars, platforms=self.avatar_platforms
-                )
-                if self.all_voices:
-                    specs += discover_voices(client, voice_types=self.voice_types)
-        except (AkoolAuthError, AkoolPermissionError) as exc:  # a retry cannot fix the connection
-            raise AirflowFailException(f"akool_conn_id {self.akool_conn_id!r}: {exc}") from None
+        hook = AkoolHook(akool_conn_id=self.akool_conn_id)
+        with fail_fast_on_account_errors(self.akool_conn_id), hook.get_client() as client:
+            specs, problems = discover_avatars(
+                client, avatar_ids=ids, all_avatars=self.all_avatars, platforms=self.avatar_platforms
+            )
+            if self.all_voices:
+                specs += discover_voices(client, voice_types=self.voice_types)
         self.log.info("Discovered %d resource URL(s) through the Akool API", len(specs))
         return specs, problems
 
@@ -303,7 +263,7 @@ class AkoolArchiveToS3Operator(BaseOperator):
             # 403: the role may write objects without ListBucket; let the copies find out.
         discovered, problems = self._discover(ids)
         fetchable, refused = refuse_disallowed(
-            discovered, schemes=frozenset(self.allowed_schemes), allowed_hosts=_as_list(self.allowed_hosts) or None
+            discovered, schemes=frozenset(self.allowed_schemes), allowed_hosts=as_list(self.allowed_hosts) or None
         )
         specs = dedupe([*given, *fetchable])
         pre_failed = [*problems, *refused]
@@ -312,7 +272,7 @@ class AkoolArchiveToS3Operator(BaseOperator):
         options = CopyOptions(
             part_size=self.part_size or DEFAULT_PART_SIZE,
             upload_concurrency=self.upload_concurrency,
-            allowed_hosts=frozenset(_as_list(self.allowed_hosts)) or None,
+            allowed_hosts=frozenset(as_list(self.allowed_hosts)) or None,
             progress_interval=min(self.progress_interval / 2, 5.0),
             skip_existing=self.skip_existing,
             hash_first=self.hash_first,
