@@ -61,19 +61,36 @@ def aws_conn(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 class S3Calls:
-    """Counts S3 operations made through one client (``before-call`` events)."""
+    """Names and parameters of the S3 operations made through one client, in order."""
 
     def __init__(self, client: Any) -> None:
-        self.names: list[str] = []
-        client.meta.events.register("before-call.s3", self._record)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        client.meta.events.register("provide-client-params.s3", self._record)
 
-    def _record(self, model: Any, **_: Any) -> None:
-        self.names.append(model.name)
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
 
     def count(self, name: str) -> int:
         return self.names.count(name)
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        """Parameters of every call of operation ``name``."""
+        return [params for op, params in self.calls if op == name]
 
 
 @pytest.fixture
 def s3_calls(s3: Any) -> S3Calls:
     return S3Calls(s3)
+
+
+def object_keys(s3: Any, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def pending_uploads(s3: Any, bucket: str) -> list[str]:
+    """Keys of the multipart uploads started and neither completed nor aborted."""
+    return [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]

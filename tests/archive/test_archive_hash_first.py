@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from archive_fileserver import FileServer, Resource, deterministic_bytes
-from s3_support import S3Calls
+from s3_support import S3Calls, object_keys, pending_uploads
 
 from airflow_provider_akool.archive import (
     CopyOptions,
@@ -31,40 +31,9 @@ KEY = "k/clip.mp4"
 CHANGED = "source changed between the hash pass and the upload pass"
 
 
-class S3Params:
-    """Operation names and parameters of every S3 call made through one client."""
-
-    def __init__(self, client: Any) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        client.meta.events.register("provide-client-params.s3", self._record)
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.calls.append((model.name, dict(params)))
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        return [params for op, params in self.calls if op == name]
-
-
-@pytest.fixture
-def s3_params(s3: Any) -> S3Params:
-    return S3Params(s3)
-
-
 def copy(url: str, s3: Any, http: httpx.Client, bucket: str, key: str = KEY, **kw: Any) -> Any:
     kw.setdefault("options", OPTS)
     return copy_url_to_s3(url, s3_client=s3, http_client=http, bucket=bucket, key=key, **kw)
-
-
-def keys(s3: Any, bucket: str) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
-
-
-def uploads(s3: Any, bucket: str) -> list[str]:
-    return [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
 
 def gets(files: FileServer, path: str) -> int:
@@ -72,7 +41,7 @@ def gets(files: FileServer, path: str) -> int:
 
 
 def test_large_body_is_hashed_then_uploaded_in_place_without_a_copy(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     res = Resource(deterministic_bytes(BIG, seed=71), content_type="video/webm")
     url = files.add("/big.webm", res)
@@ -91,14 +60,14 @@ def test_large_body_is_hashed_then_uploaded_in_place_without_a_copy(
     assert obj["Metadata"]["sha256"] == res.sha256
     assert obj["Metadata"]["source-etag"] == res.etag_value
     # the metadata was set when the upload was created, at the final key
-    (created,) = s3_params.of("CreateMultipartUpload")
+    (created,) = s3_calls.of("CreateMultipartUpload")
     assert created["Key"] == KEY
     assert created["Metadata"]["sha256"] == res.sha256
-    assert {p["Key"] for p in s3_params.of("UploadPart")} == {KEY}
-    assert s3_params.of("CopyObject") == s3_params.of("UploadPartCopy") == []
-    assert s3_params.of("DeleteObject") == []
-    assert keys(s3, bucket) == [KEY]  # no staging object
-    assert uploads(s3, bucket) == []
+    assert {p["Key"] for p in s3_calls.of("UploadPart")} == {KEY}
+    assert s3_calls.of("CopyObject") == s3_calls.of("UploadPartCopy") == []
+    assert s3_calls.of("DeleteObject") == []
+    assert object_keys(s3, bucket) == [KEY]  # no staging object
+    assert pending_uploads(s3, bucket) == []
 
 
 def test_both_passes_are_reported(files: FileServer, s3: Any, http: httpx.Client, bucket: str) -> None:
@@ -158,7 +127,7 @@ def test_batch_log_names_each_pass(files: FileServer, s3: Any, http: httpx.Clien
 
 
 def test_source_changed_between_passes_fails_before_uploading(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     """Same size, new ETag: the upload pass's headers already show it; nothing is uploaded."""
     res = Resource(deterministic_bytes(BIG, seed=74))
@@ -170,12 +139,12 @@ def test_source_changed_between_passes_fails_before_uploading(
 
     with pytest.raises(IntegrityError, match=f"{CHANGED}: its ETag was"):
         copy(url, s3, http, bucket, on_pass=change)
-    assert s3_params.of("CreateMultipartUpload") == []
-    assert keys(s3, bucket) == [] and uploads(s3, bucket) == []
+    assert s3_calls.of("CreateMultipartUpload") == []
+    assert object_keys(s3, bucket) == [] and pending_uploads(s3, bucket) == []
 
 
 def test_source_changed_size_between_passes_fails_before_uploading(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     res = Resource(deterministic_bytes(BIG, seed=76), etag=False)
     url = files.add("/grown.mp4", res)
@@ -186,12 +155,12 @@ def test_source_changed_size_between_passes_fails_before_uploading(
 
     with pytest.raises(IntegrityError, match=f"{CHANGED}: {BIG} bytes were hashed, the source now announces"):
         copy(url, s3, http, bucket, on_pass=grow)
-    assert s3_params.of("CreateMultipartUpload") == []
-    assert keys(s3, bucket) == [] and uploads(s3, bucket) == []
+    assert s3_calls.of("CreateMultipartUpload") == []
+    assert object_keys(s3, bucket) == [] and pending_uploads(s3, bucket) == []
 
 
 def test_silent_change_between_passes_aborts_the_upload_and_stores_nothing(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     """Same size and no ETag: only the upload pass's own hash tells; the upload is aborted."""
     res = Resource(deterministic_bytes(BIG, seed=77), etag=False)
@@ -208,10 +177,10 @@ def test_silent_change_between_passes_aborts_the_upload_and_stores_nothing(
         match=f"sha256 of the body is {hashlib.sha256(second).hexdigest()}, {CHANGED}: pass 1 read {first}",
     ):
         copy(url, s3, http, bucket, on_pass=change)
-    assert [p["Key"] for p in s3_params.of("CreateMultipartUpload")] == [KEY]
-    assert [p["Key"] for p in s3_params.of("AbortMultipartUpload")] == [KEY]
-    assert s3_params.of("CompleteMultipartUpload") == []
-    assert keys(s3, bucket) == [] and uploads(s3, bucket) == []
+    assert [p["Key"] for p in s3_calls.of("CreateMultipartUpload")] == [KEY]
+    assert [p["Key"] for p in s3_calls.of("AbortMultipartUpload")] == [KEY]
+    assert s3_calls.of("CompleteMultipartUpload") == []
+    assert object_keys(s3, bucket) == [] and pending_uploads(s3, bucket) == []
 
 
 def test_rerun_is_skipped_before_the_hash_pass(files: FileServer, s3: Any, http: httpx.Client, bucket: str) -> None:
@@ -249,14 +218,14 @@ def test_exactly_one_part_is_not_hashed_first(files: FileServer, s3: Any, http: 
 
 
 def test_unknown_length_is_hashed_first(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     res = Resource(deterministic_bytes(BIG, seed=82), content_length=False, ranges="off")
     url = files.add("/chunked.mp4", res)
     result = copy(url, s3, http, bucket)
     assert (result.source_passes, result.sha256, result.size) == (2, res.sha256, BIG)
-    assert s3_params.of("CopyObject") == []
-    assert keys(s3, bucket) == [KEY]
+    assert s3_calls.of("CopyObject") == []
+    assert object_keys(s3, bucket) == [KEY]
     assert s3.head_object(Bucket=bucket, Key=KEY)["Metadata"]["sha256"] == res.sha256
 
 
@@ -273,13 +242,13 @@ def test_hash_pass_resumes_a_cut_download_with_a_range(
 
 
 def test_hash_pass_checks_expected_size_before_uploading(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     url = files.add("/size.mp4", Resource(deterministic_bytes(BIG, seed=84), content_length=False, ranges="off"))
     with pytest.raises(IntegrityError, match=f"source sent more than expected_size \\({BIG - 1} bytes\\)"):
         copy(url, s3, http, bucket, expected_size=BIG - 1)
-    assert s3_params.of("CreateMultipartUpload") == []
-    assert keys(s3, bucket) == []
+    assert s3_calls.of("CreateMultipartUpload") == []
+    assert object_keys(s3, bucket) == []
 
 
 def test_known_sha256_needs_no_hash_pass(files: FileServer, s3: Any, http: httpx.Client, bucket: str) -> None:

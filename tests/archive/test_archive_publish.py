@@ -14,7 +14,7 @@ import httpx
 import pytest
 from archive_fileserver import FileServer, Resource, deterministic_bytes
 from botocore.exceptions import ClientError
-from s3_support import S3Calls
+from s3_support import S3Calls, object_keys, pending_uploads
 
 from airflow_provider_akool.archive import CopyOptions, RetryPolicy, UploadError, copy_url_to_s3, publish
 from airflow_provider_akool.archive.parts import MiB
@@ -25,40 +25,13 @@ KEY = "k/clip.mp4"
 STAGING = ".akool-staging/k/clip.mp4"
 
 
-class S3Params:
-    """Operation names and parameters of every S3 call made through one client."""
-
-    def __init__(self, client: Any) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        client.meta.events.register("provide-client-params.s3", self._record)
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.calls.append((model.name, dict(params)))
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        return [params for op, params in self.calls if op == name]
-
-
-@pytest.fixture
-def s3_params(s3: Any) -> S3Params:
-    return S3Params(s3)
-
-
 def copy(url: str, s3: Any, http: httpx.Client, bucket: str, key: str = KEY, **kw: Any) -> Any:
     kw.setdefault("options", OPTS)
     return copy_url_to_s3(url, s3_client=s3, http_client=http, bucket=bucket, key=key, **kw)
 
 
-def keys(s3: Any, bucket: str) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
-
-
-def uploads(s3: Any, bucket: str) -> list[str]:
-    return [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
-
-
 def test_large_body_is_staged_then_published_with_its_metadata(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     res = Resource(deterministic_bytes(BIG, seed=41), content_type="video/webm", content_encoding="gzip")
     url = files.add("/v.webm?Expires=1700000000&Signature=s3cr3t", res)
@@ -66,8 +39,8 @@ def test_large_body_is_staged_then_published_with_its_metadata(
 
     assert result.status == "archived"
     assert result.parts == 3
-    assert keys(s3, bucket) == [KEY]
-    assert uploads(s3, bucket) == []
+    assert object_keys(s3, bucket) == [KEY]
+    assert pending_uploads(s3, bucket) == []
     obj = s3.get_object(Bucket=bucket, Key=KEY)
     assert hashlib.sha256(obj["Body"].read()).hexdigest() == res.sha256
     assert obj["ContentType"] == "video/webm"
@@ -79,18 +52,18 @@ def test_large_body_is_staged_then_published_with_its_metadata(
     assert meta["source-url-sha256"] == hashlib.sha256(url.encode()).hexdigest()
     assert meta["archived-at"].endswith("Z")
 
-    ops = [op for op, _ in s3_params.calls]
-    assert [p["Key"] for p in s3_params.of("CreateMultipartUpload")] == [STAGING]
-    assert {p["Key"] for p in s3_params.of("UploadPart")} == {STAGING}
+    ops = [op for op, _ in s3_calls.calls]
+    assert [p["Key"] for p in s3_calls.of("CreateMultipartUpload")] == [STAGING]
+    assert {p["Key"] for p in s3_calls.of("UploadPart")} == {STAGING}
     assert ops.index("CompleteMultipartUpload") < ops.index("CopyObject") < ops.index("DeleteObject")
-    (copied,) = s3_params.of("CopyObject")
+    (copied,) = s3_calls.of("CopyObject")
     assert copied["Key"] == KEY
     assert copied["CopySource"] == {"Bucket": bucket, "Key": STAGING}
     assert copied["MetadataDirective"] == "REPLACE"
     assert copied["Metadata"]["sha256"] == res.sha256
     assert copied["CopySourceIfMatch"].strip('"').endswith("-3")  # the ETag of the 3-part staged upload
-    assert [p["Key"] for p in s3_params.of("DeleteObject")] == [STAGING]
-    assert s3_params.of("UploadPartCopy") == []
+    assert [p["Key"] for p in s3_calls.of("DeleteObject")] == [STAGING]
+    assert s3_calls.of("UploadPartCopy") == []
 
 
 def test_small_body_is_one_put_at_the_final_key(
@@ -99,19 +72,19 @@ def test_small_body_is_one_put_at_the_final_key(
     url = files.add("/small.mp3", Resource(deterministic_bytes(100_000, seed=42), content_type="audio/mpeg"))
     copy(url, s3, http, bucket)
     assert s3_calls.names == ["HeadObject", "PutObject"]  # no staging, no leftover checks
-    assert keys(s3, bucket) == [KEY]
+    assert object_keys(s3, bucket) == [KEY]
 
 
 def test_expected_sha256_uploads_in_place_without_a_copy(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     res = Resource(deterministic_bytes(BIG, seed=43))
     url = files.add("/known.mp4", res)
     copy(url, s3, http, bucket, expected_sha256=res.sha256)
-    assert [p["Key"] for p in s3_params.of("CreateMultipartUpload")] == [KEY]
-    assert s3_params.of("CreateMultipartUpload")[0]["Metadata"]["sha256"] == res.sha256
-    assert s3_params.of("CopyObject") == []
-    assert keys(s3, bucket) == [KEY]
+    assert [p["Key"] for p in s3_calls.of("CreateMultipartUpload")] == [KEY]
+    assert s3_calls.of("CreateMultipartUpload")[0]["Metadata"]["sha256"] == res.sha256
+    assert s3_calls.of("CopyObject") == []
+    assert object_keys(s3, bucket) == [KEY]
     assert s3.head_object(Bucket=bucket, Key=KEY)["Metadata"]["sha256"] == res.sha256
 
 
@@ -126,8 +99,8 @@ def test_failed_publish_leaves_neither_final_nor_staging_object(
     s3.meta.events.register("provide-client-params.s3.CopyObject", break_copy)
     with pytest.raises(UploadError, match=r"CopyObject failed for s3://.*/k/clip\.mp4"):
         copy(url, s3, http, bucket)
-    assert keys(s3, bucket) == []
-    assert uploads(s3, bucket) == []
+    assert object_keys(s3, bucket) == []
+    assert pending_uploads(s3, bucket) == []
 
 
 def test_interrupt_during_publish_cleans_up(
@@ -141,8 +114,8 @@ def test_interrupt_during_publish_cleans_up(
     monkeypatch.setattr(publish, "publish_object", interrupted)
     with pytest.raises(KeyboardInterrupt):
         copy(url, s3, http, bucket)
-    assert keys(s3, bucket) == []
-    assert uploads(s3, bucket) == []
+    assert object_keys(s3, bucket) == []
+    assert pending_uploads(s3, bucket) == []
 
 
 def test_changed_staging_etag_is_not_published_and_not_deleted(
@@ -158,7 +131,7 @@ def test_changed_staging_etag_is_not_published_and_not_deleted(
     monkeypatch.setattr(publish, "publish_object", precondition_failed)
     with pytest.raises(UploadError, match="PreconditionFailed"):
         copy(url, s3, http, bucket)
-    assert keys(s3, bucket) == [STAGING]
+    assert object_keys(s3, bucket) == [STAGING]
 
 
 def test_leftovers_of_a_killed_run_are_removed_before_uploading(
@@ -169,9 +142,9 @@ def test_leftovers_of_a_killed_run_are_removed_before_uploading(
     other = s3.create_multipart_upload(Bucket=bucket, Key=STAGING + ".other")  # same prefix, other key
     res = Resource(deterministic_bytes(BIG, seed=47))
     copy(files.add("/v.mp4", res), s3, http, bucket)
-    assert keys(s3, bucket) == [KEY]
+    assert object_keys(s3, bucket) == [KEY]
     assert s3.head_object(Bucket=bucket, Key=KEY)["Metadata"]["sha256"] == res.sha256
-    assert uploads(s3, bucket) == [STAGING + ".other"]
+    assert pending_uploads(s3, bucket) == [STAGING + ".other"]
     s3.abort_multipart_upload(Bucket=bucket, Key=STAGING + ".other", UploadId=other["UploadId"])
 
 
@@ -182,13 +155,13 @@ def test_skip_removes_a_staging_object_left_after_publishing(
     copy(url, s3, http, bucket)
     s3.put_object(Bucket=bucket, Key=STAGING, Body=b"killed between publish and delete")
     assert copy(url, s3, http, bucket).status == "skipped"
-    assert keys(s3, bucket) == [KEY]
+    assert object_keys(s3, bucket) == [KEY]
 
 
 def test_above_the_copy_object_limit_publishes_with_upload_part_copy(
     files: FileServer,
     s3: Any,
-    s3_params: S3Params,
+    s3_calls: S3Calls,
     http: httpx.Client,
     bucket: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -198,12 +171,12 @@ def test_above_the_copy_object_limit_publishes_with_upload_part_copy(
     res = Resource(deterministic_bytes(BIG, seed=49), content_type="video/quicktime")
     copy(files.add("/huge.mov", res), s3, http, bucket)
 
-    assert s3_params.of("CopyObject") == []
-    created = s3_params.of("CreateMultipartUpload")
+    assert s3_calls.of("CopyObject") == []
+    created = s3_calls.of("CreateMultipartUpload")
     assert [p["Key"] for p in created] == [STAGING, KEY]
     assert created[1]["Metadata"]["sha256"] == res.sha256
     assert created[1]["ContentType"] == "video/quicktime"
-    parts = s3_params.of("UploadPartCopy")
+    parts = s3_calls.of("UploadPartCopy")
     assert sorted(p["CopySourceRange"] for p in parts) == sorted(
         [f"bytes=0-{5 * MiB - 1}", f"bytes={5 * MiB}-{10 * MiB - 1}", f"bytes={10 * MiB}-{BIG - 1}"]
     )
@@ -212,8 +185,8 @@ def test_above_the_copy_object_limit_publishes_with_upload_part_copy(
     assert hashlib.sha256(obj["Body"].read()).hexdigest() == res.sha256
     assert obj["Metadata"]["sha256"] == res.sha256
     assert obj["ContentType"] == "video/quicktime"
-    assert keys(s3, bucket) == [KEY]
-    assert uploads(s3, bucket) == []
+    assert object_keys(s3, bucket) == [KEY]
+    assert pending_uploads(s3, bucket) == []
 
 
 def test_failed_upload_part_copy_aborts_and_leaves_nothing(
@@ -229,17 +202,17 @@ def test_failed_upload_part_copy_aborts_and_leaves_nothing(
     s3.meta.events.register("provide-client-params.s3.UploadPartCopy", break_second_part)
     with pytest.raises(UploadError, match="UploadPartCopy 2"):
         copy(files.add("/huge.mov", Resource(deterministic_bytes(BIG, seed=50))), s3, http, bucket)
-    assert keys(s3, bucket) == []
-    assert uploads(s3, bucket) == []
+    assert object_keys(s3, bucket) == []
+    assert pending_uploads(s3, bucket) == []
 
 
 def test_custom_staging_prefix(
-    files: FileServer, s3: Any, s3_params: S3Params, http: httpx.Client, bucket: str
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
     opts = CopyOptions(part_size=5 * MiB, staging_prefix="akool/.staging/")
     copy(files.add("/v.mp4", Resource(deterministic_bytes(BIG, seed=51))), s3, http, bucket, options=opts)
-    assert [p["Key"] for p in s3_params.of("CreateMultipartUpload")] == ["akool/.staging/k/clip.mp4"]
-    assert keys(s3, bucket) == [KEY]
+    assert [p["Key"] for p in s3_calls.of("CreateMultipartUpload")] == ["akool/.staging/k/clip.mp4"]
+    assert object_keys(s3, bucket) == [KEY]
 
 
 @pytest.mark.parametrize("prefix", ["", "no-slash", "/abs/", "a/../b/"])
