@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 
 from airflow_provider_akool.client.calls import Call, Reply
-from airflow_provider_akool.client.errors import AkoolError, AkoolTransientError, error_for_code
+from airflow_provider_akool.client.errors import (
+    AkoolAuthError,
+    AkoolError,
+    AkoolPermissionError,
+    AkoolTransientError,
+    error_for_code,
+)
 
 SUCCESS = 1000
 
@@ -53,14 +59,17 @@ def interpret(call: Call, response: httpx.Response) -> Reply:
             # 429 and 503 mean "not processed"; other 5xx may come after the action took effect.
             maybe_applied=status not in (429, 503),
         )
+    # A 401/403 without Akool's envelope comes from a gateway or WAF in front of it: still the
+    # credentials or the account, which a retry cannot fix.
+    bare_error = {401: AkoolAuthError, 403: AkoolPermissionError}.get(status, AkoolError)
     try:
         body: Any = response.json()
     except ValueError:
-        raise AkoolError(
+        raise bare_error(
             f"Akool answered HTTP {status} with a non-JSON body", endpoint=call.name, http_status=status
         ) from None
     if not isinstance(body, dict) or "code" not in body:
-        raise AkoolError(
+        raise bare_error(
             f"Akool answered HTTP {status} without a response envelope", endpoint=call.name, http_status=status
         )
     code = body.get("code")

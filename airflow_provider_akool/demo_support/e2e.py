@@ -95,10 +95,6 @@ class MetaDB:
         found = self.rows("SELECT id, triggerer_id, classpath FROM trigger")
         return [(int(i), j) for i, j, c in found if str(c).endswith(TRIGGER_CLASS)]
 
-    def running_triggerer_jobs(self) -> list[int]:
-        found = self.rows("SELECT id FROM job WHERE job_type = 'TriggererJob' AND state = 'running' ORDER BY id")
-        return [int(r[0]) for r in found]
-
 
 def _dags_folder(home: Path, source: Path) -> Path:
     """A DAGs folder holding only the e2e DAG and its data (no other example gets scheduled)."""
@@ -175,10 +171,6 @@ def _trigger_logs(home: Path, run_id: str, job: int) -> dict[int, str]:
     logs = _task_logs(home, run_id, CREATE_TASK, f".trigger.{job}.log")
     # Airflow 3.1 triggerers log "trigger <dag>/<run>/<task>/<map>/<try> (ID n) starting", without the class.
     return {index: text for index, text in logs.items() if TRIGGER_CLASS in text or ") starting" in text}
-
-
-def _log_text(child: Managed) -> str:
-    return child.log.read_text(encoding="utf-8", errors="replace") if child.log.exists() else ""
 
 
 class Run:

@@ -9,7 +9,14 @@ import httpx
 import pytest
 import respx
 
-from airflow_provider_akool.client import AkoolAuthError, AkoolClient, AkoolRequestError, AsyncAkoolClient, ClientConfig
+from airflow_provider_akool.client import (
+    AkoolAuthError,
+    AkoolClient,
+    AkoolPermissionError,
+    AkoolRequestError,
+    AsyncAkoolClient,
+    ClientConfig,
+)
 from airflow_provider_akool.client.auth import TOKENS
 
 BASE = "https://akool.test"
@@ -149,3 +156,23 @@ def test_secrets_absent_from_logs_and_errors(api: respx.MockRouter, caplog: pyte
     assert "retrying" in caplog.text  # the log shows retries happened...
     for secret in (SECRET, TOKEN):
         assert secret not in text  # ...without the secrets
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (401, "<html>Unauthorized</html>", AkoolAuthError),
+        (401, '{"message": "Unauthorized"}', AkoolAuthError),
+        (403, "<html>Forbidden by WAF</html>", AkoolPermissionError),
+    ],
+    ids=["401-html", "401-json-no-envelope", "403-html"],
+)
+def test_a_gateway_401_or_403_without_akool_envelope_is_an_account_error(
+    api: respx.MockRouter, status: int, body: str, expected: type[Exception]
+) -> None:
+    # A gateway in front of Akool answers for it: still the credentials or the account, not retried.
+    route = api.get(DETAIL).mock(return_value=httpx.Response(status, text=body))
+    with AkoolClient(ClientConfig(base_url=BASE, api_key=API_KEY)) as client, pytest.raises(expected) as caught:
+        client.get_avatar("a")
+    assert route.call_count == 1, "an account error is not retried"
+    assert f"HTTP {status}" in str(caught.value) and API_KEY not in str(caught.value)
