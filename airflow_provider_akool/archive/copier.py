@@ -268,6 +268,12 @@ def copy_url_to_s3(
     info = download.info
     metadata = _initial_metadata(url, info, created_at, expires_at, expected)
     staging = publish.staging_key(key, opts.staging_prefix)
+
+    def clear_leftovers() -> None:
+        publish.remove_stale_staging(s3_client, bucket, staging)
+        if expected is not None:  # uploading straight to ``key``: a killed run's upload may be there
+            publish.abort_stale_uploads(s3_client, bucket, key)
+
     writer = ObjectWriter(
         s3_client,
         bucket,
@@ -277,7 +283,7 @@ def copy_url_to_s3(
         metadata=metadata,
         concurrency=opts.upload_concurrency,
         upload_key=None if expected is not None else staging,
-        before_create=lambda: publish.remove_stale_staging(s3_client, bucket, staging),
+        before_create=clear_leftovers,
     )
     throttle = ProgressThrottle(progress, opts.progress_interval)
     if hashed is not None:

@@ -13,7 +13,9 @@ Both copies are conditional on the ETag of the staged object (``CopySourceIfMatc
 bytes that were hashed can be published. The staging object is deleted afterwards, and on
 failure. A killed run (SIGKILL, node loss) may leave a staging object or an incomplete upload
 behind; the next copy of the same key removes them (:func:`remove_stale_staging`) and a lifecycle
-rule on :data:`STAGING_PREFIX` catches the rest.
+rule catches the rest. An upload that goes straight to the final key (``expected_sha256`` or
+``hash_first``) first aborts incomplete uploads left at that key (:func:`abort_stale_uploads`).
+A staged object without an ETag is never published: the copy could not be conditional.
 
 Two runs copying the same key at the same moment share its staging key: one of them may fail
 (its staged object removed or replaced under it), but neither can publish bytes it did not hash.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_akool.archive.errors import UploadError
 from airflow_provider_akool.archive.keys import MAX_KEY_BYTES, check_key
 from airflow_provider_akool.archive.parts import MAX_PART_SIZE, MiB, part_size_for_length
 from airflow_provider_akool.archive.upload import ObjectWriter, s3_call, s3_error_text
@@ -45,7 +48,7 @@ COPY_OBJECT_LIMIT = MAX_PART_SIZE
 COPY_PART_SIZE = 512 * MiB
 """Part size of a multipart copy (grown if the object would need more than 10,000 parts)."""
 MAX_STALE_UPLOADS = 100
-"""Incomplete uploads listed (one page) when clearing the leftovers of a staging key."""
+"""Incomplete uploads listed (one page) when clearing the leftovers of a staging or final key."""
 
 
 def check_staging_prefix(prefix: str) -> str:
@@ -105,16 +108,27 @@ def remove_stale_staging(s3: S3Client, bucket: str, staging: str, *, uploads: bo
         removed += 1
     if not uploads:
         return removed
+    return removed + abort_stale_uploads(s3, bucket, staging)
+
+
+def abort_stale_uploads(s3: S3Client, bucket: str, key: str) -> int:
+    """Abort incomplete multipart uploads whose key is exactly ``key``; returns how many.
+
+    Bounded (one page of ListMultipartUploads) and best effort: errors are logged. Used for a
+    staging key, and for the final key before an upload that goes straight to it (``expected_sha256``
+    or ``hash_first``), where a killed run's upload would otherwise wait for a lifecycle rule.
+    """
+    removed = 0
     try:
-        listed = s3.list_multipart_uploads(Bucket=bucket, Prefix=staging, MaxUploads=MAX_STALE_UPLOADS)
+        listed = s3.list_multipart_uploads(Bucket=bucket, Prefix=key, MaxUploads=MAX_STALE_UPLOADS)
         for upload in listed.get("Uploads", []):
-            if upload.get("Key") != staging:  # Prefix also matches longer keys
+            if upload.get("Key") != key:  # Prefix also matches longer keys
                 continue
-            log.info("aborting stale multipart upload of s3://%s/%s", bucket, staging)
-            s3.abort_multipart_upload(Bucket=bucket, Key=staging, UploadId=upload["UploadId"])
+            log.info("aborting stale multipart upload of s3://%s/%s", bucket, key)
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
             removed += 1
     except (ClientError, BotoCoreError) as exc:
-        log.warning("could not clear stale multipart uploads of %s: %s", staging, s3_error_text(exc))
+        log.warning("could not clear stale multipart uploads of %s: %s", key, s3_error_text(exc))
     return removed
 
 
@@ -133,8 +147,10 @@ def complete_and_publish(
     staging object is deleted, unless the failure is that its ETag changed (then it belongs to
     another run). The caller still aborts ``writer`` (a no-op once completed).
     """
+    completed = False
     try:
         etag = writer.complete()
+        completed = True  # the staged object exists, even if S3 returned no ETag for it
         publish_object(
             s3,
             writer.bucket,
@@ -146,7 +162,7 @@ def complete_and_publish(
             concurrency=concurrency,
         )
     except BaseException as exc:
-        if writer.completed_etag is not None and not _precondition_failed(exc):
+        if (completed or writer.completed_etag is not None) and not _precondition_failed(exc):
             delete_staging(s3, writer.bucket, writer.upload_key)
         raise
     delete_staging(s3, writer.bucket, writer.upload_key)
@@ -165,8 +181,15 @@ def publish_object(
 ) -> None:
     """Server-side copy of the staged object (``etag``) to ``key`` with ``object_args``, all or nothing."""
     uri = f"s3://{bucket}/{key}"
+    if not etag:
+        # Without an ETag the copy could not be conditional: a concurrent run replacing the staged
+        # object could get bytes published under our sha256. The caller deletes the stage.
+        raise UploadError(
+            f"cannot publish s3://{bucket}/{staging} to {uri}: CompleteMultipartUpload returned no ETag,"
+            " so the copy cannot be made conditional on the staged object (CopySourceIfMatch)"
+        )
     source: CopySourceTypeDef = {"Bucket": bucket, "Key": staging}
-    condition: dict[str, Any] = {"CopySourceIfMatch": etag} if etag else {}
+    condition: dict[str, Any] = {"CopySourceIfMatch": etag}
     if size <= COPY_OBJECT_LIMIT:
         # ChecksumAlgorithm makes S3 compute a full-object checksum for the copy instead of keeping
         # the staged upload's composite (per-part) one.

@@ -262,3 +262,25 @@ def test_known_sha256_needs_no_hash_pass(files: FileServer, s3: Any, http: httpx
 def test_hash_first_must_be_a_bool() -> None:
     with pytest.raises(ValueError, match="hash_first: must be True or False"):
         CopyOptions(hash_first="yes")  # type: ignore[arg-type]
+
+
+def test_killed_runs_upload_at_the_final_key_is_aborted_by_the_next_copy(
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
+) -> None:
+    """The upload pass writes straight to the final key: a SIGKILLed run leaves its upload there."""
+    stale = s3.create_multipart_upload(Bucket=bucket, Key=KEY, Metadata={"sha256": "0" * 64})
+    s3.upload_part(Bucket=bucket, Key=KEY, UploadId=stale["UploadId"], PartNumber=1, Body=b"x" * (5 * MiB))
+    other = s3.create_multipart_upload(Bucket=bucket, Key=KEY + ".other")  # same prefix, other key
+    res = Resource(deterministic_bytes(BIG, seed=90))
+    result = copy(files.add("/big.mp4", res), s3, http, bucket)
+
+    assert result.status == "archived"
+    aborted = s3_calls.of("AbortMultipartUpload")
+    assert [(p["Key"], p["UploadId"]) for p in aborted] == [(KEY, stale["UploadId"])]
+    ops = s3_calls.names
+    last_create = len(ops) - 1 - ops[::-1].index("CreateMultipartUpload")  # the copy's own upload
+    assert ops.index("AbortMultipartUpload") < last_create
+    assert object_keys(s3, bucket) == [KEY]
+    assert s3.head_object(Bucket=bucket, Key=KEY)["Metadata"]["sha256"] == res.sha256
+    assert pending_uploads(s3, bucket) == [KEY + ".other"]
+    s3.abort_multipart_upload(Bucket=bucket, Key=KEY + ".other", UploadId=other["UploadId"])

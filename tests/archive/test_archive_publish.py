@@ -233,3 +233,42 @@ def test_staging_key_is_deterministic_and_bounded() -> None:
     staged = publish.staging_key(long_key)
     assert staged == ".akool-staging/" + hashlib.sha256(long_key.encode()).hexdigest()
     assert publish.staging_key(long_key) == staged
+
+
+def test_staged_object_without_an_etag_is_not_published(
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
+) -> None:
+    """An S3-compatible store that returns no ETag: the copy could not be conditional, so it is refused."""
+
+    def drop_etag(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("ETag", None)
+
+    s3.meta.events.register("after-call.s3.CompleteMultipartUpload", drop_etag)
+    url = files.add("/v.mp4", Resource(deterministic_bytes(BIG, seed=52)))
+    with pytest.raises(UploadError, match=r"no ETag.*CopySourceIfMatch"):
+        copy(url, s3, http, bucket)
+    assert s3_calls.of("CopyObject") == []
+    assert [p["Key"] for p in s3_calls.of("DeleteObject")] == [STAGING]
+    assert object_keys(s3, bucket) == []
+    assert pending_uploads(s3, bucket) == []
+
+
+def test_expected_sha256_aborts_a_killed_runs_upload_at_the_final_key(
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
+) -> None:
+    s3.create_multipart_upload(Bucket=bucket, Key=KEY)  # left by a SIGKILLed straight-to-key upload
+    other = s3.create_multipart_upload(Bucket=bucket, Key=KEY + ".other")  # same prefix, other key
+    res = Resource(deterministic_bytes(BIG, seed=53))
+    copy(files.add("/known.mp4", res), s3, http, bucket, expected_sha256=res.sha256)
+    assert {p["Prefix"] for p in s3_calls.of("ListMultipartUploads")} == {STAGING, KEY}
+    assert [p["Key"] for p in s3_calls.of("AbortMultipartUpload")] == [KEY]
+    assert object_keys(s3, bucket) == [KEY]
+    assert pending_uploads(s3, bucket) == [KEY + ".other"]
+    s3.abort_multipart_upload(Bucket=bucket, Key=KEY + ".other", UploadId=other["UploadId"])
+
+
+def test_staged_copy_does_not_list_uploads_at_the_final_key(
+    files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
+) -> None:
+    copy(files.add("/v.mp4", Resource(deterministic_bytes(BIG, seed=54))), s3, http, bucket)
+    assert [p["Prefix"] for p in s3_calls.of("ListMultipartUploads")] == [STAGING]

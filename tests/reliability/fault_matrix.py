@@ -47,6 +47,7 @@ ALL_KINDS = ["http_500", "http_503", "http_429", "code_1005", "reset", "stall", 
 TIME_SCALE = 20.0
 STALL_SECONDS = 6.0
 CLIENT_TIMEOUT = 4.0
+SESSION_SECONDS = 600
 
 
 def one_run(
@@ -79,6 +80,10 @@ def one_run(
             "s3_prefix": "chaos",
             "avatar_poll_seconds": 0.5,
             "avatar_timeout_minutes": 10,
+            # At time scale 20 a 60 s session lives 3 real seconds, less than one stalled call (6 s):
+            # a create that lands late could start and end unseen between two listings. 600 s
+            # (30 real seconds) keeps a session's life longer than a stall, as real sessions are.
+            "session_duration": SESSION_SECONDS,
         }
         log = out / "logs" / f"rate{int(rate * 100):02d}-seed{seed:03d}.log"
         run = dags_test(home, env, E2E_DAG, conf, log, timeout=timeout)
