@@ -219,9 +219,10 @@ class AkoolOperations:
 
     @operation
     def settle_session_creates(self, pending: PendingCreates) -> Steps[PendingCreates]:
-        """Poll the open sessions until every ambiguous create attempt of ``pending`` is accounted for
-        or ``timeout + lost_create_grace`` has passed since the last one was sent, closing a late
-        session that is surely ours. No call when nothing is pending."""
+        """Poll the open sessions until ``timeout + lost_create_grace`` has passed since the last
+        ambiguous create attempt of ``pending`` was sent, recording every new unknown session as a
+        candidate for the stale-session sweeper; it never closes a session. No call when nothing
+        is pending."""
         return (yield from settle(self, pending))
 
     @operation

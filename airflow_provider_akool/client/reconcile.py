@@ -12,9 +12,14 @@ attempt stays pending after a later attempt succeeds: :func:`settle` polls until
 ``timeout + lost_create_grace`` after the last ambiguous attempt was sent, and :func:`recheck`
 looks once more (the retelling runner does when it closes the session). Those later looks span
 seconds to minutes, long enough for a sibling task or a person on the same account to open a
-session, so what they find is only reported as a candidate: the stale-session sweeper, run once the
-DAG's sessions are done (``trigger_rule="all_done"``), closes the candidates still open. Nothing
-here lists sessions unless an attempt was ambiguous.
+session, so they cannot tell our session from another's: every new unknown session they see is
+recorded as a candidate (each id once), none is closed, and none counts as the pending attempt's
+(``unresolved`` is lowered only by the close right after a failed attempt), so the poll runs to the
+end of its window and the recheck still looks. The stale-session sweeper, run once the DAG's
+sessions are done (``trigger_rule="all_done"``), closes the candidates still open. The open
+sessions are listed once before every create (the baseline the rule needs); after a create that
+succeeded at its first attempt nothing lists them again: only an ambiguous attempt leads to more
+listings.
 """
 
 from __future__ import annotations
@@ -60,9 +65,11 @@ class PendingCreates:
     """What one ``create_session`` call may still have opened, and what was done about it.
 
     Pass a fresh instance as ``create_session(..., pending=...)`` to keep it after the call
-    returns or raises; ``settle_session_creates`` and ``recheck_session_creates`` then resolve it.
-    ``unresolved`` counts ambiguous attempts whose session has not been found; ``leftovers`` are
-    the ids to hand to the stale-session sweeper.
+    returns or raises; ``settle_session_creates`` and ``recheck_session_creates`` then look for what it may have opened.
+    ``unresolved`` counts ambiguous attempts whose session was not closed by the look right after
+    a failed attempt (later looks cannot attribute a session, so they never lower it);
+    ``candidates`` are the new unknown sessions seen since; ``leftovers`` are the ids to hand to the
+    stale-session sweeper.
     """
 
     before: frozenset[str] | None = None
@@ -94,8 +101,9 @@ class PendingCreates:
     def attribute(self, open_ids: Iterable[str], *, may_close: bool) -> str | None:
         """Apply the rule to a listing: the id to close, or None (new unknowns become candidates).
 
-        ``may_close`` is true only for the look right after a failed attempt; a later look turns
-        even a lone unknown session into a candidate, which accounts for one pending attempt.
+        ``may_close`` is true only for the look right after a failed attempt. A later look turns
+        every new unknown session, even a lone one, into a candidate and leaves ``unresolved`` as
+        it is: it may be a sibling task's session, and ours may still land afterwards.
         """
         known = {*(self.before or ()), *self.closed, *self.unclosed, *self.candidates}
         unknown = sorted(set(open_ids) - known - {self.ours or ""})
@@ -104,8 +112,6 @@ class PendingCreates:
         if may_close and not self.candidates and len(unknown) == 1:
             return unknown[0]
         self.candidates.extend(unknown)
-        if not may_close:
-            self.unresolved = max(0, self.unresolved - len(unknown))
         log.warning(
             "Session(s) %s opened while a session create was unaccounted for; they may be that create's or "
             "another caller's, so they are not closed here but left to the stale-session sweeper",
@@ -159,7 +165,11 @@ def create_attempts(ops: SessionOps, create: Call, pending: PendingCreates) -> S
 
 
 def settle(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
-    """Poll until every ambiguous attempt is accounted for or its window is over (no call otherwise)."""
+    """Poll until the window after the last ambiguous attempt is over, recording candidates.
+
+    No call when nothing is pending (no ambiguous attempt, or its session was closed at once).
+    Finding a candidate does not stop the poll: it may be another caller's session.
+    """
     interval = min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, pending.window / POLLS_PER_WINDOW))
     while (left := pending.seconds_left()) > 0:
         yield Pause(min(interval, left))

@@ -103,14 +103,15 @@ class CreateWatch:
     async def finish(self, *, wait: bool = True) -> list[str]:
         """Let the bounded poll run out (``wait``; else stop it), look once more; return the leftovers.
 
-        Never raises but for a cancellation of the caller.
+        Never raises but for a cancellation of the caller; then ``leftovers`` still holds what was
+        found so far (the caller should read it in a ``finally``). A failure of the poll is logged.
         """
         poll, self._poll = self._poll, None
         try:
             if poll is None and wait and self.pending.unresolved:  # the create failed: nothing polled yet
                 await self._client.settle_session_creates(self.pending)
             elif poll is not None and not poll.done() and wait:
-                await asyncio.shield(poll)
+                await asyncio.wait({poll})  # ends with the window; its outcome is read below
             else:
                 if poll is not None and not poll.done():
                     poll.cancel()
@@ -122,7 +123,19 @@ class CreateWatch:
             raise
         except Exception:
             log.exception("Looking for a session a lost session create may have opened failed")
+        finally:
+            if poll is not None:  # read its outcome now, or once the cancellation has stopped it
+                if poll.done():
+                    _report_poll(poll)
+                else:
+                    poll.add_done_callback(_report_poll)
         return self.leftovers
+
+
+def _report_poll(poll: asyncio.Future[PendingCreates]) -> None:
+    """Retrieve the bounded poll's outcome so that a failure is logged (not "never retrieved")."""
+    if not poll.cancelled() and (exc := poll.exception()) is not None:
+        log.error("Polling for a session a lost session create may have opened failed", exc_info=exc)
 
 
 async def _drain(create: asyncio.Future[Session]) -> Session | None:

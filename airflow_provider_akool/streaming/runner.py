@@ -306,10 +306,8 @@ class RetellingRunner:
         session_record.session_id = session.id
         session_record.opened_at = self._clock()
         self._open[session.id] = None
-        log.info(
-            "Opened session %s (%d/%d, duration %d s, %d segment(s))",
-            session.id, index + 1, len(self.plans), plan.duration, len(records),
-        )
+        log.info("Opened session %s (%d/%d, duration %d s, %d segment(s))",
+                 session.id, index + 1, len(self.plans), plan.duration, len(records))
         cancelled = False
         try:
             self._observer.session_opened(session.id, index, len(self.plans))
@@ -338,7 +336,10 @@ class RetellingRunner:
                 log.error("Could not close session %s: %s", session.id, outcome.error)
             with contextlib.suppress(Exception):
                 self._observer.session_closed(session_record)
-            self._add_orphans(await watch.finish(wait=not (cancelled or outcome.cancelled)))
+            try:  # a cancellation while waiting for the poll must not lose what it found
+                await watch.finish(wait=not (cancelled or outcome.cancelled))
+            finally:
+                self._add_orphans(watch.leftovers)
             if outcome.cancelled:
                 raise asyncio.CancelledError
 

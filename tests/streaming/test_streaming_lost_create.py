@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_akool.client import AsyncAkoolClient, ClientConfig, PendingCreates
-from airflow_provider_akool.client.models import Session
+from airflow_provider_akool.client.models import CloseResult, Session
 from airflow_provider_akool.streaming.lifecycle import CreateWatch
 from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
 
@@ -90,3 +90,57 @@ async def test_a_cancelled_run_stops_the_poll_and_looks_once() -> None:
     assert await watch.finish(wait=False) == ["x1"]
     assert time.monotonic() - started < 1.0, "did not wait for the poll window"
     assert client.calls == ["settle", "recheck"]
+
+
+class PollingStubClient(StubClient):
+    """The bounded poll finds a candidate, then keeps polling; closing the runner's session works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = asyncio.Event()
+
+    async def settle_session_creates(self, pending: PendingCreates) -> PendingCreates:
+        self.calls.append("settle")
+        pending.candidates.append("x1")
+        await asyncio.sleep(pending.seconds_left())
+        return pending
+
+    async def close_session(self, session_id: str) -> Any:
+        self.calls.append(f"close {session_id}")
+        return CloseResult(session_id=session_id)
+
+    async def get_session(self, session_id: str) -> Session:
+        self.closed.set()
+        return Session.model_validate({"_id": session_id, "status": 3})
+
+
+async def test_a_cancellation_while_waiting_for_the_poll_keeps_the_candidates_it_found() -> None:
+    client = PollingStubClient()
+    runner = RetellingRunner(RetellingSettings(avatar_id=AVATAR, stream_type="sim"), ["Hello there."])
+
+    async def converse(*args: Any) -> None:
+        return None
+
+    runner._converse = converse  # type: ignore[method-assign]
+    task = asyncio.ensure_future(runner.run(client))  # type: ignore[arg-type]
+    await asyncio.wait_for(client.closed.wait(), timeout=5)
+    await asyncio.sleep(0.05)  # the runner now waits for the poll (its window is 5 s)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(client.calls) == ["close ours", "settle"]
+    assert runner.result.orphan_candidates == ["x1"], "found before the cancellation, still reported"
+
+
+async def test_a_failed_poll_is_logged_when_the_watch_finishes(caplog: pytest.LogCaptureFixture) -> None:
+    class FailingPoll(StubClient):
+        async def settle_session_creates(self, pending: PendingCreates) -> PendingCreates:
+            raise RuntimeError("poll broke")
+
+    client = FailingPoll()
+    watch = CreateWatch(client)  # type: ignore[arg-type]
+    await watch.open({"avatar_id": AVATAR})
+    await asyncio.sleep(0.01)  # the poll has failed by now
+    assert await watch.finish() == ["x1"], "the look at close still runs"
+    failures = [r for r in caplog.records if r.exc_info and "poll broke" in str(r.exc_info[1])]
+    assert len(failures) == 1, "retrieved and logged once"
