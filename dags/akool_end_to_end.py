@@ -223,6 +223,7 @@ def akool_end_to_end() -> None:
 
     avatar_inputs = avatar_kwargs()
     # Sessions earlier runs left open (their retell task SIGKILLed): closed before new ones open.
+    # Only earlier runs' session_ids (not this run's, not their orphan candidates; nothing in a backfill).
     close_prior = AkoolCloseStaleSessionsOperator(
         task_id=PRIOR_SWEEP_TASK,
         from_task_ids=[RETELL_TASK],

@@ -7,7 +7,9 @@ for one session (``session_minutes``, at most 60); one mapped ``AkoolRetellingSe
 speaks each batch in its own session. The last task closes any session of this run that is still
 open, whatever happened before it (``trigger_rule="all_done"``); the first one closes any session an
 earlier run left open (its retelling task killed together with the worker, SIGKILL, so that no
-handler ran; ``max_active_runs=1``, so no other run is speaking meanwhile).
+handler ran; ``max_active_runs=1``, so no other run is speaking meanwhile). It reads the earlier
+runs' ``session_ids`` only, never this run's (nor earlier runs' orphan candidates, which may be
+other callers' sessions), and does nothing in a backfill run.
 
 Concurrency: the mapped session tasks run in the Airflow pool ``akool_sessions``; its slot count
 is the number of sessions open at once. Create it before the first run, e.g.

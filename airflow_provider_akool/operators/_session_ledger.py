@@ -21,8 +21,18 @@ every try of it shares, and each try first closes what earlier tries left there:
 - Airflow 3.1/3.2: an Airflow Variable named after the task instance (a digest of dag, run, task and
   map index), deleted as soon as every id in it is confirmed closed.
 
-Only Akool session ids are stored (no credential). The store is best effort: a failed read or write
-is logged and the task goes on, the XCom being still there for the run's sweeper.
+The store is used by every task, with or without ``retries``: a task is also re-run by hand (a
+clear starts a new try, which deletes the killed try's XCom just the same). It is
+not read on a task instance's first try (``try_number == 1``: nothing can be there; on 3.1/3.2 this saves a
+Variable - maybe secrets backend - lookup per task start). A try that succeeds deletes the entry: by
+then every id in it is closed or in XCom (``session_ids``; earlier tries' unconfirmed ids as
+``orphan_candidates``), which is the run's sweeper's job from there.
+
+Only Akool session ids are stored (no credential). The store is best effort: a failed write is logged
+and the task goes on, the XCom being still there for the run's sweeper. A failed READ makes the
+ledger read-only for the rest of the try (logged): what earlier tries left there is unknown, and
+writing this try's ids would overwrite it. An id leaves the store only once confirmed closed (or,
+on success, handed to the sweeper through XCom).
 """
 
 from __future__ import annotations
@@ -112,35 +122,49 @@ class _VariableStore:
 class SessionLedger:
     """The ids of sessions this task instance opened (in any try) and has not confirmed closed."""
 
-    def __init__(self, store: _Store | None, log: Logger) -> None:
+    def __init__(self, store: _Store | None, log: Logger, *, first_try: bool = False) -> None:
         self._store = store
         self._log = log
+        self._first_try = first_try
+        self._read_only = False  # the store could not be read: never overwrite what it holds
         self._saved: list[str] = []
 
     @classmethod
     def for_context(cls, context: Context, log: Logger) -> SessionLedger:
         """The store of this task instance: the task state store, else (Airflow < 3.3) a Variable."""
+        ti = context["ti"]
+        first_try = getattr(ti, "try_number", None) == 1
         accessor = context.get("task_state_store")
         if accessor is not None:
-            return cls(_TaskStateStore(accessor), log)
+            return cls(_TaskStateStore(accessor), log, first_try=first_try)
         if has_task_state_store():  # 3.3+ but no store in this context (a hand-built one): nothing to use
             return cls(None, log)
-        ti = context["ti"]
         dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
         if not (isinstance(dag_id, str) and isinstance(run_id, str) and isinstance(task_id, str)):
             log.warning("No task instance identity in the context: session ids are not kept across tries")
             return cls(None, log)
         map_index = getattr(ti, "map_index", None)
-        return cls(_VariableStore(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1), log)
+        store = _VariableStore(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1)
+        return cls(store, log, first_try=first_try)
+
+    @property
+    def read_only(self) -> bool:
+        """True once a read failed: this try writes nothing to the store."""
+        return self._read_only
 
     def load(self) -> list[str]:
-        """Ids earlier tries left (empty when there were none or the store cannot be read)."""
-        if self._store is None:
+        """Ids earlier tries left (empty when there were none, on the first try, or when unreadable)."""
+        if self._store is None or self._first_try:
             return []
         try:
             value = self._store.get()
         except Exception as exc:
-            self._log.warning("Could not read the session ids of earlier tries (%s): %s", type(exc).__name__, exc)
+            self._read_only = True
+            self._log.warning(
+                "Could not read the session ids of earlier tries (%s): %s; not recording this try's session ids "
+                "either, so as not to overwrite theirs (its ids are in XCom for the run's sweeper)",
+                type(exc).__name__, exc,
+            )
             return []
         ids = [str(v) for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
         self._saved = ids
@@ -149,7 +173,7 @@ class SessionLedger:
     def save(self, ids: Iterable[str]) -> None:
         """Record ``ids`` as the unclosed sessions of this task instance (an empty list deletes the entry)."""
         wanted = list(dict.fromkeys(ids))
-        if self._store is None or wanted == self._saved:
+        if self._store is None or self._read_only or wanted == self._saved:
             return
         try:
             if wanted:
@@ -160,6 +184,13 @@ class SessionLedger:
             self._log.warning("Could not record the open session ids %s (%s): %s", wanted, type(exc).__name__, exc)
             return
         self._saved = wanted
+
+    def finish(self) -> None:
+        """The try succeeded: delete the entry (what it still holds is in XCom, the sweeper's now)."""
+        if self._store is None or self._read_only or not self._saved:
+            return
+        self._log.info("Leaving session(s) %s to the run's sweeper (in XCom); store entry deleted", self._saved)
+        self.save([])
 
 
 def close_left_by_earlier_tries(ledger: SessionLedger, config: ClientConfig, conn_id: str, log: Logger) -> list[str]:

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
+
+# The default cost cap (4 h of pre-charged session time), from a light module shared with
+# streaming.planning: parsing a DAG does not import the streaming package.
+from airflow_provider_akool.operators._session_caps import DEFAULT_MAX_TOTAL_SESSION_SECONDS, check_session_cap
 from airflow_provider_akool.operators._worker_runtime import (
     PROCESS_STOPPING,
     install_sigterm,
     restore_sigterm,
     run_coroutine,
 )
-
-# The default cost cap (4 h of pre-charged session time); streaming.planning holds the rule. Literal
-# here so that parsing a DAG does not import the streaming package.
-DEFAULT_MAX_TOTAL_SESSION_SECONDS = 4 * 3600
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,7 +57,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
     SIGTERM), and the close is confirmed. A try killed with SIGKILL closes nothing; its ids are kept
     per task instance in a store every try shares (the task state store, or a Variable before
     Airflow 3.3), and the next try first closes those still open - Airflow deletes the XCom of the
-    killed try when the retry starts (see ``operators/_session_ledger.py``).
+    killed try when the retry, or a clear by hand, starts (see ``operators/_session_ledger.py``). A
+    successful try deletes its entry.
 
     Cost cap: a plan needing more than ``max_sessions`` sessions or more than
     ``max_total_session_seconds`` of pre-charged session time in total is refused before any API
@@ -126,8 +127,6 @@ class AkoolRetellingSessionOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_akool.streaming.planning import check_session_cap
-
         self.max_sessions = check_session_cap("max_sessions", max_sessions)
         self.max_total_session_seconds = check_session_cap("max_total_session_seconds", max_total_session_seconds)
         self.avatar_id = avatar_id
@@ -235,6 +234,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
             with contextlib.suppress(Exception):
                 self._kill_client.close()
         self._push_orphans(context, result)
+        # Success: no later try reads the store; what is left in it is in XCom (session_ids, orphan_candidates).
+        ledger.finish()
         manifest: dict[str, Any] = result.to_manifest()
         totals = manifest["totals"]
         self.log.info(

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 # XCom keys AkoolRetellingSessionOperator pushes (kept literal here: no import of the operator module).
 DEFAULT_XCOM_KEYS = ("session_ids", "orphan_candidates")
+# What is read from EARLIER runs by default: only the sessions they opened themselves. Orphan candidates
+# may be another caller's sessions (a lost create could not be attributed); closing them a run later
+# could end another DAG's live session, so they stay the job of their own run's sweeper.
+PRIOR_RUN_XCOM_KEYS = ("session_ids",)
 
 
 def _flatten(values: Any) -> list[str]:
@@ -58,16 +62,21 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
     reported. ``dry_run`` reports what would be closed. Typical use: last task of a DAG, with
     ``trigger_rule="all_done"``.
 
-    ``include_prior_runs=True`` also reads the ``from_task_ids`` XCom of every earlier run of the
-    DAG (``xcom_pull(include_prior_dates=True)``): as the first task of a DAG it closes what an
-    earlier run left open - a run whose retelling task was SIGKILLed together with its worker and
-    whose own sweeper never ran, or ran before the session ids reached it. Only ids Akool still
+    ``include_prior_runs=True`` reads the ``from_task_ids`` XCom of the EARLIER runs of the DAG
+    instead (``xcom_pull(include_prior_dates=True)``, minus the ids the current run pushed, pulled
+    separately: those are its own sweeper's, and may be sessions still speaking): as the first task
+    of a DAG it closes what an earlier run left open - a run whose retelling task was SIGKILLed
+    together with its worker and whose own sweeper never ran, or ran before the session ids reached
+    it. Only the ``session_ids`` key is read from earlier runs unless ``xcom_keys`` is given:
+    ``orphan_candidates`` may be other callers' sessions and are left to their own run's sweeper
+    (pass ``xcom_keys=("session_ids", "orphan_candidates")`` to close them too). Only ids Akool still
     lists as open (status 1 or 2) are closed; the others are counted as ``not_open`` (closed
     already, or ended by their ``duration``). XCom rows live until ``airflow db clean`` removes
     them; the pull reads one small list per task instance and run, and closing costs one list of
     the account's open sessions whatever the number of known ids. Earlier runs still running would
     have their sessions closed too: use it in DAGs with ``max_active_runs=1`` (a warning is logged
-    otherwise).
+    otherwise). In a backfill run (not limited by ``max_active_runs``) earlier runs are not read
+    (logged), only ``session_ids`` given explicitly are closed.
 
     Account-level errors (wrong key, no permission) fail the task without a retry; the message
     names ``akool_conn_id``.
@@ -79,8 +88,9 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
 
     :param session_ids: ids to consider (templated): list, JSON list or comma-separated string.
     :param from_task_ids: task ids whose XCom holds session ids (e.g. the retelling task).
-    :param xcom_keys: XCom keys read from ``from_task_ids``.
-    :param include_prior_runs: read ``from_task_ids`` XCom of earlier runs of this DAG too.
+    :param xcom_keys: XCom keys read from ``from_task_ids``; default ``session_ids`` and
+        ``orphan_candidates``, only ``session_ids`` with ``include_prior_runs``.
+    :param include_prior_runs: read ``from_task_ids`` XCom of earlier runs of this DAG, not this run's.
     :param older_than_minutes: only close sessions at least this old (needs a creation time).
     :param dry_run: list, do not close.
     :param akool_conn_id: Airflow connection of type ``akool``.
@@ -94,7 +104,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         *,
         session_ids: list[str] | str | None = None,
         from_task_ids: Sequence[str] | None = None,
-        xcom_keys: Sequence[str] = DEFAULT_XCOM_KEYS,
+        xcom_keys: Sequence[str] | None = None,
         older_than_minutes: float | None = None,
         dry_run: bool = False,
         include_prior_runs: bool = False,
@@ -108,6 +118,10 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
             from_task_ids = [from_task_ids]
         self.session_ids = session_ids
         self.from_task_ids = list(from_task_ids or [])
+        if isinstance(xcom_keys, str):
+            xcom_keys = [xcom_keys]
+        if xcom_keys is None:
+            xcom_keys = PRIOR_RUN_XCOM_KEYS if include_prior_runs else DEFAULT_XCOM_KEYS
         self.xcom_keys = list(xcom_keys)
         self.older_than_minutes = older_than_minutes
         self.include_prior_runs = include_prior_runs
@@ -120,14 +134,33 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         if explicit is None and not self.from_task_ids:
             return None
         wanted = set(explicit or [])
+        if not self.from_task_ids:
+            return wanted
         ti = context["ti"]
-        for key in self.xcom_keys:
-            if self.from_task_ids:
-                values = ti.xcom_pull(
-                    task_ids=list(self.from_task_ids), key=key, include_prior_dates=self.include_prior_runs
-                )
+        if not self.include_prior_runs:
+            for key in self.xcom_keys:
+                values = ti.xcom_pull(task_ids=list(self.from_task_ids), key=key, include_prior_dates=False)
                 wanted.update(_flatten(values))
-        return wanted
+            return wanted
+        run_type = getattr(context.get("dag_run"), "run_type", None)
+        if str(getattr(run_type, "value", run_type)) == "backfill":
+            self.log.warning(
+                "Backfill run: earlier runs' sessions are not closed (backfill runs are not limited by "
+                "max_active_runs, so an earlier run may still be speaking)"
+            )
+            return wanted
+        # Earlier runs first, then this run: an id this run pushes in between is in the second pull.
+        prior: set[str] = set()
+        for key in self.xcom_keys:
+            values = ti.xcom_pull(task_ids=list(self.from_task_ids), key=key, include_prior_dates=True)
+            prior.update(_flatten(values))
+        current: set[str] = set()
+        for key in dict.fromkeys([*self.xcom_keys, *DEFAULT_XCOM_KEYS]):
+            values = ti.xcom_pull(task_ids=list(self.from_task_ids), key=key, include_prior_dates=False)
+            current.update(_flatten(values))
+        if prior & current:
+            self.log.info("Leaving %d session id(s) of this run to its own sweeper", len(prior & current))
+        return wanted | (prior - current)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_akool.hooks.akool import AkoolHook
@@ -142,7 +175,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
             )
         wanted = self._wanted(context)
         scope = "every open session" if wanted is None else f"{len(wanted)} known session id(s)"
-        prior = " of this and earlier runs" if self.include_prior_runs and wanted is not None else ""
+        prior = " of earlier runs" if self.include_prior_runs and wanted is not None else ""
         self.log.info("Sweeping %s%s%s", scope, prior, " (dry run)" if self.sweep_dry_run else "")
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         older = None if self.older_than_minutes is None else self.older_than_minutes * 60.0

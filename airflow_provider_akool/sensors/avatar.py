@@ -21,9 +21,10 @@ class AkoolAvatarSensor(BaseSensorOperator):
     Works in ``poke`` and ``reschedule`` mode, or deferred to the triggerer with
     ``deferrable=True`` (then ``timeout`` becomes a wall-clock deadline carried by the trigger).
     An avatar Akool marks failed (status 4) or that does not exist fails the task at once with
-    Akool's message instead of waiting for the timeout, and so does an account-level error (wrong
-    key, no permission, no credit: the message names ``akool_conn_id``; no retry); with
-    ``soft_fail=True`` the task is skipped instead. Returns the same record as
+    Akool's message instead of waiting for the timeout; with ``soft_fail=True`` the task is skipped
+    instead. An account-level error (wrong key, no permission, no credit: the message names
+    ``akool_conn_id``; no retry) fails the task even with ``soft_fail=True``: a wrong key is not a
+    condition to skip past, and a skip would end the run green. Returns the same record as
     :class:`AkoolCreateAvatarOperator`.
 
     :param avatar_id: the avatar to wait for (templated).
@@ -47,6 +48,19 @@ class AkoolAvatarSensor(BaseSensorOperator):
         self.avatar_id = avatar_id
         self.akool_conn_id = akool_conn_id
         self.deferrable = deferrable
+        self._account_failure: AirflowFailException | None = None
+
+    def _account_error(self, message: str) -> AirflowFailException:
+        """Fails the task whatever ``soft_fail`` says (BaseSensorOperator turns it into a skip; undone below)."""
+        self._account_failure = AirflowFailException(message)
+        return self._account_failure
+
+    def _account_failure_in(self, skip: AirflowSkipException) -> AirflowFailException | None:
+        """The account failure a ``soft_fail`` skip wraps (``never_fail`` is left to skip), else None."""
+        failure = self._account_failure
+        if failure is not None and skip.__cause__ is failure and not getattr(self, "never_fail", False):
+            return failure
+        return None
 
     def _failure(self, message: str, *, timed_out: bool = False) -> Exception:
         """The exception that ends the task: fail (no retry helps), or skip when ``soft_fail`` is set."""
@@ -92,14 +106,20 @@ class AkoolAvatarSensor(BaseSensorOperator):
         except AkoolNotFoundError as exc:
             raise self._failure(f"Akool has no avatar {avatar_id!r}: {exc}") from None
         except account_error_types() as exc:  # a wrong key: no retry, no waiting for the timeout
-            raise self._failure(account_error_message(self.akool_conn_id, type(exc).__name__, str(exc))) from None
+            message = account_error_message(self.akool_conn_id, type(exc).__name__, str(exc))
+            raise self._account_error(message) from None
         if avatar.url:
             context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=avatar.url)
         return PokeReturnValue(is_done=True, xcom_value=avatar_record(describe_avatar(avatar)))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSkipException as skip:
+                if (failure := self._account_failure_in(skip)) is None:
+                    raise
+                raise failure from None
         outcome = self.poke(context)  # already ready (or failed): no deferral needed
         if outcome:
             return outcome.xcom_value if isinstance(outcome, PokeReturnValue) else None
@@ -117,6 +137,14 @@ class AkoolAvatarSensor(BaseSensorOperator):
         )
         return None  # not reached: defer() raises
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skip:
+            if (failure := self._account_failure_in(skip)) is None:
+                raise
+            raise failure from None
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: success returns the record, anything else fails (or skips)."""
         from airflow_provider_akool.operators.fail_fast import account_failure_from_event
@@ -125,7 +153,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
         if not event:
             raise self._failure(f"{self.task_id}: resumed without a trigger event")
         if account_message := account_failure_from_event(event, self.akool_conn_id):
-            raise self._failure(account_message)
+            raise self._account_error(account_message)
         status, message = event.get("status"), event.get("message") or "no details"
         snapshot = event.get("avatar")
         if status == SUCCESS and isinstance(snapshot, dict):

@@ -19,6 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# The caps' defaults and check live in a light module the operator imports at DAG parse time.
+from airflow_provider_akool.operators._session_caps import (
+    DEFAULT_MAX_TOTAL_SESSION_SECONDS,
+    MAX_SESSION_SECONDS,
+    RetellingInputError,
+    check_session_cap,
+)
+
 __all__ = [
     "CHARS_PER_SECOND",
     "DEFAULT_MAX_TOTAL_SESSION_SECONDS",
@@ -40,19 +48,11 @@ __all__ = [
 ]
 
 CHARS_PER_SECOND = 15.0
-MAX_SESSION_SECONDS = 3600
-# Default cost cap of one retelling task: the sum of its sessions' pre-charged durations (4 hours,
-# about 200,000 characters of script at speed 1.0).
-DEFAULT_MAX_TOTAL_SESSION_SECONDS = 4 * MAX_SESSION_SECONDS
 MIN_SPEED, MAX_SPEED = 0.8, 1.2
 Duration = int | Literal["auto"]
 
 _SENTENCE_END = re.compile(r"[.!?;\u2026\u3002\uff01\uff1f][\"')\]\u201d\u2019]*\s+")
 _WHITESPACE = re.compile(r"\s+")
-
-
-class RetellingInputError(ValueError):
-    """Bad retelling input, found before anything was created. The message starts with the field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,19 +263,6 @@ def plan_sessions(
         for group in plans
         if group
     ]
-
-
-def check_session_cap(name: str, value: Any) -> int | None:
-    """A cost cap parameter: None (no cap) or a whole number >= 1, else RetellingInputError naming it."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not number.is_integer() or number < 1:
-        raise RetellingInputError(f"{name}: must be a whole number >= 1, or None for no cap (got {value!r})")
-    return int(number)
 
 
 def check_session_budget(

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_akool.client.errors import AkoolError, AkoolNotFoundError
+from airflow_provider_akool.client.errors import (
+    AkoolAuthError,
+    AkoolError,
+    AkoolNotFoundError,
+    AkoolPermissionError,
+    AkoolQuotaError,
+)
 from airflow_provider_akool.client.models.sessions import OPEN_SESSION_STATUSES
 
 if TYPE_CHECKING:
@@ -83,6 +89,8 @@ def _close(client: AkoolClient, session_id: str, attempts: int) -> tuple[bool, s
             detail = client.get_session(session_id)
         except AkoolNotFoundError:
             return True, None
+        except (AkoolAuthError, AkoolPermissionError, AkoolQuotaError):
+            raise  # the account, not this session: no other close would do better (the caller fails fast)
         except AkoolError as exc:
             error = str(exc)
             continue
@@ -104,6 +112,7 @@ def sweep_open_sessions(
     """Close open sessions, optionally only ``only_ids`` and only those older than a threshold.
 
     ``only_ids`` None means every open session of the account; an empty collection means none.
+    An account-level error (wrong key, no permission, no credit) propagates, also during a close.
     """
     report = SweepReport(dry_run=dry_run)
     wanted = None if only_ids is None else set(only_ids)

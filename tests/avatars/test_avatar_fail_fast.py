@@ -116,10 +116,32 @@ def test_sensor_with_a_wrong_key_fails_without_retry(
     assert_fail_fast(caught.value)
 
 
-def test_sensor_soft_fail_skips_on_a_wrong_key(akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_sensor_soft_fail_still_fails_on_a_wrong_key(
+    akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    """A wrong key is not a condition to skip past: a skip would end the run green."""
     set_wrong_key(monkeypatch, akool_sim)
-    with pytest.raises(AirflowSkipException, match=f"akool_conn_id {CONN_ID!r}"):
-        sensor(soft_fail=True).execute(make_context())
+    with pytest.raises(AirflowException) as caught:
+        sensor(soft_fail=True, deferrable=deferrable).execute(make_context())
+    assert_fail_fast(caught.value)
+
+
+def test_sensor_soft_fail_still_fails_on_a_wrong_key_after_a_deferral() -> None:
+    event = {
+        "status": "error",
+        "avatar_id": "a1",
+        "error_type": "AkoolAuthError",
+        "message": "Invalid API key (code 1101, endpoint /api/open/v3/avatar/detail)",
+    }
+    with pytest.raises(AirflowException) as caught:
+        sensor(soft_fail=True, deferrable=True).resume_execution("execute_complete", {"event": event}, make_context())
+    assert_fail_fast(caught.value)
+    # Other failures still skip with soft_fail.
+    with pytest.raises(AirflowSkipException):
+        sensor(soft_fail=True, deferrable=True).resume_execution(
+            "execute_complete", {"event": {"status": "timeout", "avatar_id": "a1"}}, make_context()
+        )
 
 
 def test_sensor_key_revoked_while_deferred_fails_in_execute_complete(

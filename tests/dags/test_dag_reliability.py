@@ -78,6 +78,7 @@ def test_the_end_to_end_dag_closes_earlier_runs_sessions_before_creating_anythin
     dag = load_dag("akool_end_to_end")
     prior = dag.get_task("close_prior_sessions")
     assert prior.include_prior_runs is True and prior.from_task_ids == ["retell"]
+    assert prior.xcom_keys == ["session_ids"], "earlier runs' orphan candidates may be other callers' sessions"
     assert prior.upstream_task_ids == {"check_connections"}
     assert "avatar_kwargs" in prior.downstream_task_ids
     assert dag.max_active_runs == 1, "no other run can be speaking while earlier runs' sessions are closed"
@@ -90,6 +91,8 @@ def test_the_batch_dag_starts_by_closing_earlier_runs_sessions(airflow_db: None)
     dag = load_dag("akool_retelling_batch")
     prior = dag.get_task("close_prior_sessions")
     assert prior.include_prior_runs is True and prior.from_task_ids == ["retell"]
+    assert prior.xcom_keys == ["session_ids"]
+    assert dag.get_task("close_stale_sessions").xcom_keys == ["session_ids", "orphan_candidates"]
     assert prior.upstream_task_ids == set() and prior.downstream_task_ids == {"load_scripts"}
     assert prior.retries == 2
     assert dag.max_active_runs == 1

@@ -7,6 +7,7 @@ own task state store; these run the operator with a stand-in store, against akoo
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -28,13 +29,16 @@ CLOSE = "/api/open/v4/liveAvatar/session/close"
 class FakeStateStore:
     """Stands in for ``context["task_state_store"]`` (Airflow 3.3+), recording every call."""
 
-    def __init__(self, initial: list[str] | None = None, *, broken: bool = False) -> None:
+    def __init__(self, initial: list[str] | None = None, *, broken: bool = False, unreadable: bool = False) -> None:
         self.values: dict[str, Any] = {LEDGER_KEY: initial} if initial else {}
         self.calls: list[tuple[str, Any]] = []
+        self.reads = 0
         self.broken = broken
+        self.unreadable = unreadable  # reads fail, writes work (a transient fault at the wrong moment)
 
     def get(self, key: str, default: Any = None) -> Any:
-        if self.broken:
+        self.reads += 1
+        if self.broken or self.unreadable:
             raise RuntimeError("state store unavailable")
         return self.values.get(key, default)
 
@@ -67,11 +71,17 @@ def open_session(sim: SimServer) -> str:
         return client.create_session(avatar_id=AVATAR, duration=600, stream_type="sim").id
 
 
-def retell(store: FakeStateStore, ti: RecordingTI | None = None, **kwargs: Any) -> dict[str, Any]:
+def retell(
+    store: FakeStateStore, ti: RecordingTI | None = None, *, try_number: int = 2, **kwargs: Any
+) -> dict[str, Any]:
+    """A retry (try 2) of a task with retries, unless told otherwise."""
+    kwargs.setdefault("retries", 2)
     op = AkoolRetellingSessionOperator(
         task_id="retell", avatar_id=AVATAR, scripts=["A short line."], duration=600, **kwargs
     )
-    result: dict[str, Any] = op.execute({"ti": ti or RecordingTI(), "task_state_store": store})  # type: ignore[arg-type]
+    ti = ti or RecordingTI()
+    ti.try_number = try_number  # type: ignore[attr-defined]
+    result: dict[str, Any] = op.execute({"ti": ti, "task_state_store": store})  # type: ignore[arg-type]
     return result
 
 
@@ -120,8 +130,70 @@ def test_earlier_ids_that_cannot_be_checked_go_to_the_sweeper_and_stay_recorded(
 
     assert manifest["status"] == "completed", "the new try still does its work"
     assert ti.xcom("orphan_candidates") == [orphan], "handed to the run's sweeper"
-    assert store.values[LEDGER_KEY] == [orphan], "kept for a later try"
     assert session_of(sim, orphan)["closed_at"] is None
+    # Kept while the try ran (a later try would need it), deleted once the try succeeded: the id is
+    # in XCom, the sweeper's now.
+    [new] = manifest["session_ids"]
+    assert store.calls == [("set", [orphan, new]), ("set", [orphan]), ("delete", None)]
+    assert LEDGER_KEY not in store.values
+
+
+def test_a_failed_read_never_overwrites_what_earlier_tries_left(sim: SimServer) -> None:
+    orphan = open_session(sim)
+    store = FakeStateStore([orphan], unreadable=True)
+    manifest = retell(store)
+    assert manifest["status"] == "completed"
+    assert store.calls == [], "read-only for the whole try: no set, no delete"
+    assert store.values[LEDGER_KEY] == [orphan], "the earlier try's orphan is still there for the next try"
+
+    log = logging.getLogger("test")
+    unreadable = FakeStateStore(["left1"], unreadable=True)
+    ledger = SessionLedger(_session_ledger._TaskStateStore(unreadable), log)
+    assert ledger.load() == [] and ledger.read_only
+    ledger.save(["mine"])
+    ledger.save([])
+    ledger.finish()
+    assert unreadable.calls == [] and unreadable.values[LEDGER_KEY] == ["left1"]
+
+
+def test_a_failed_write_keeps_the_earlier_ids_and_is_retried_on_the_next_save() -> None:
+    store = FakeStateStore(["left1"])
+    ledger = SessionLedger(_session_ledger._TaskStateStore(store), logging.getLogger("test"))
+    assert ledger.load() == ["left1"]
+    store.broken = True
+    ledger.save(["left1", "mine"])
+    store.broken = False
+    assert store.values[LEDGER_KEY] == ["left1"]
+    ledger.save(["left1", "mine"])
+    assert store.values[LEDGER_KEY] == ["left1", "mine"]
+
+
+def test_without_retries_a_try_started_by_a_clear_still_closes_the_killed_trys_session(sim: SimServer) -> None:
+    # retries=0, but the user clears the SIGKILLed task: the new try (try_number 2) must close what it left.
+    left = open_session(sim)
+    store = FakeStateStore([left])
+    manifest = retell(store, retries=0)
+    assert manifest["status"] == "completed"
+    assert session_of(sim, left)["status"] == 3, "closed before the new session opened"
+    assert store.reads == 1
+
+
+def test_the_first_try_does_not_read_the_store(sim: SimServer) -> None:
+    store = FakeStateStore()
+    manifest = retell(store, try_number=1)
+    assert manifest["status"] == "completed"
+    [new] = manifest["session_ids"]
+    assert store.reads == 0, "nothing can be there yet"
+    assert store.calls == [("set", [new]), ("delete", None)], "but it records its sessions for a retry"
+
+
+def test_a_successful_try_deletes_the_entry_of_sessions_it_could_not_close() -> None:
+    store = FakeStateStore()
+    ledger = SessionLedger(_session_ledger._TaskStateStore(store), logging.getLogger("test"), first_try=True)
+    assert ledger.load() == [] and store.reads == 0
+    ledger.save(["stuck"])  # its close failed: the id is in XCom (session_ids) for the sweeper
+    ledger.finish()
+    assert store.calls == [("set", ["stuck"]), ("delete", None)] and LEDGER_KEY not in store.values
 
 
 def test_a_wrong_key_while_closing_earlier_sessions_fails_without_retry(
@@ -181,8 +253,6 @@ class IdentityTI(RecordingTI):
 
 
 def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeypatch: pytest.MonkeyPatch) -> None:
-    import logging
-
     import airflow.sdk
 
     monkeypatch.setattr(_session_ledger, "has_task_state_store", lambda: False)
@@ -203,37 +273,125 @@ def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeyp
     retry.save([])
     assert FakeVariable.values == {}, "deleted once every id is closed"
 
+    first_try = IdentityTI(0)
+    first_try.try_number = 1  # type: ignore[attr-defined]
+    ledger = SessionLedger.for_context({"ti": first_try}, log)  # type: ignore[arg-type]
+    monkeypatch.setattr(FakeVariable, "get", None)  # any read would fail: try 1 does not read
+    assert ledger.load() == []
+    ledger.save(["s4"])
+    ledger.finish()
+    assert FakeVariable.values == {}, "deleted by the successful try"
+
+
+class PullingTI:
+    """XCom of ``retell`` over runs: ``prior`` by key for earlier runs, ``current`` by key for this one."""
+
+    def __init__(self, prior: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+        self.prior, self.current = prior, current or {}
+        self.pulls: list[dict[str, Any]] = []
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **kwargs: Any) -> Any:
+        self.pulls.append({"task_ids": task_ids, "key": key, **kwargs})
+        mine = self.current.get(key)
+        if not kwargs.get("include_prior_dates"):
+            return None if mine is None else [mine]
+        # what Airflow returns for a mapped task over several runs: one list per map index and run,
+        # this run's included
+        return [*self.prior.get(key, []), *([mine] if mine is not None else [])]
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        raise AssertionError("nothing failed")
+
+
+def prior_sweep(ti: PullingTI, run_type: str = "scheduled", **kwargs: Any) -> dict[str, Any]:
+    class DagRun:
+        pass
+
+    dag_run = DagRun()
+    dag_run.run_type = run_type  # type: ignore[attr-defined]
+    op = AkoolCloseStaleSessionsOperator(
+        task_id="close_prior_sessions", from_task_ids=["retell"], include_prior_runs=True, **kwargs
+    )
+    result: dict[str, Any] = op.execute({"ti": ti, "dag_run": dag_run})  # type: ignore[arg-type]
+    return result
+
 
 def test_the_sweeper_reads_earlier_runs_only_when_asked(sim: SimServer) -> None:
     orphan = open_session(sim)
-
-    class PullingTI:
-        def __init__(self) -> None:
-            self.pulls: list[dict[str, Any]] = []
-
-        def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **kwargs: Any) -> Any:
-            self.pulls.append({"task_ids": task_ids, "key": key, **kwargs})
-            # what Airflow returns for a mapped task over several runs: one list per map index and run
-            return [[orphan], ["closedLongAgo1", "closedLongAgo2"]] if kwargs.get("include_prior_dates") else None
-
-        def xcom_push(self, key: str, value: Any) -> None:
-            raise AssertionError("nothing failed")
-
-    ti = PullingTI()
-    report = AkoolCloseStaleSessionsOperator(
-        task_id="close_prior_sessions", from_task_ids=["retell"], include_prior_runs=True
-    ).execute({"ti": ti})  # type: ignore[arg-type]
-    assert all(p["include_prior_dates"] is True for p in ti.pulls)
-    assert {p["key"] for p in ti.pulls} == {"session_ids", "orphan_candidates"}
+    ti = PullingTI({"session_ids": [[orphan], ["closedLongAgo1", "closedLongAgo2"]]})
+    report = prior_sweep(ti)
+    prior_pulls = [p for p in ti.pulls if p["include_prior_dates"]]
+    assert {p["key"] for p in prior_pulls} == {"session_ids"}, "orphan candidates are not read from earlier runs"
     assert [e["session_id"] for e in report["closed"]] == [orphan]
     assert report["known"] == 3 and report["not_open"] == 2, "closed ones are only counted"
     assert session_of(sim, orphan)["ended_by"] == "close"
 
-    ti = PullingTI()
+    ti = PullingTI({"session_ids": [["x"]]})
     report = AkoolCloseStaleSessionsOperator(task_id="close_stale_sessions", from_task_ids=["retell"]).execute(
         {"ti": ti}  # type: ignore[arg-type]
     )
     assert all(p["include_prior_dates"] is False for p in ti.pulls) and report["known"] == 0
+    assert {p["key"] for p in ti.pulls} == {"session_ids", "orphan_candidates"}
+
+
+def test_earlier_runs_orphan_candidates_are_left_alone_unless_asked(sim: SimServer) -> None:
+    candidate = open_session(sim)  # maybe another DAG's live session
+    ti = PullingTI({"orphan_candidates": [[candidate]]})
+    assert prior_sweep(ti)["known"] == 0
+    assert session_of(sim, candidate)["closed_at"] is None
+
+    report = prior_sweep(ti, xcom_keys=("session_ids", "orphan_candidates"))
+    assert [e["session_id"] for e in report["closed"]] == [candidate], "opted in"
+
+
+def test_the_current_runs_sessions_are_not_closed_by_the_prior_run_sweep(sim: SimServer) -> None:
+    live = open_session(sim)  # this run's retell is speaking (close_prior_sessions cleared alone)
+    carried = open_session(sim)  # this run's retell handed it to its own sweeper
+    earlier = open_session(sim)
+    ti = PullingTI(
+        {"session_ids": [[earlier]]}, current={"session_ids": [live], "orphan_candidates": [carried]}
+    )
+    report = prior_sweep(ti)
+    assert [e["session_id"] for e in report["closed"]] == [earlier]
+    assert session_of(sim, live)["closed_at"] is None and session_of(sim, carried)["closed_at"] is None
+    assert report["known"] == 1
+
+
+def test_a_backfill_run_does_not_close_earlier_runs_sessions(sim: SimServer) -> None:
+    earlier = open_session(sim)
+    ti = PullingTI({"session_ids": [[earlier]]})
+    report = prior_sweep(ti, run_type="backfill")
+    assert report["known"] == 0 and report["closed"] == [] and ti.pulls == []
+    assert session_of(sim, earlier)["closed_at"] is None
+
+    from airflow.utils.types import DagRunType
+
+    assert prior_sweep(ti, run_type=DagRunType.BACKFILL_JOB)["known"] == 0, "the enum as Airflow gives it"
+
+
+def test_an_account_error_while_closing_fails_the_sweeper_without_retry(
+    sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_akool.client import AkoolAuthError
+    from airflow_provider_akool.streaming.sweep import sweep_open_sessions
+
+    orphan = open_session(sim)
+    closes: list[str] = []
+
+    def revoked(self: AkoolClient, session_id: str) -> Any:
+        closes.append(session_id)
+        raise AkoolAuthError("key revoked", code=1101, endpoint=CLOSE)
+
+    monkeypatch.setattr(AkoolClient, "close_session", revoked)
+    with sim_client(sim) as client, pytest.raises(AkoolAuthError):
+        sweep_open_sessions(client, only_ids=[orphan])
+    assert closes == [orphan], "not retried: the account is the problem"
+    with pytest.raises(AirflowException) as caught:
+        AkoolCloseStaleSessionsOperator(task_id="sweep", session_ids=[orphan]).execute(
+            {"ti": RecordingTI()}  # type: ignore[arg-type]
+        )
+    assert type(caught.value) is AirflowFailException
+    assert "akool_conn_id 'akool_default'" in str(caught.value)
 
 
 def test_the_sweeper_fails_without_retry_on_a_wrong_key(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
