@@ -22,9 +22,9 @@ every try of it shares, and each try first closes what earlier tries left there:
   map index), deleted as soon as every id in it is confirmed closed.
 
 The store is used by every task, with or without ``retries``: a task is also re-run by hand (a
-clear starts a new try, which deletes the killed try's XCom just the same). It is
-not read on a task instance's first try (``try_number == 1``: nothing can be there; on 3.1/3.2 this saves a
-Variable - maybe secrets backend - lookup per task start). A try that succeeds deletes the entry: by
+clear starts a new try, which deletes the killed try's XCom just the same). Every try reads it,
+whatever its ``try_number``: ``airflow tasks test`` re-runs a task instance without counting a new
+try. A try that succeeds deletes the entry: by
 then every id in it is closed or in XCom (``session_ids``; earlier tries' unconfirmed ids as
 ``orphan_candidates``), which is the run's sweeper's job from there.
 
@@ -122,10 +122,9 @@ class _VariableStore:
 class SessionLedger:
     """The ids of sessions this task instance opened (in any try) and has not confirmed closed."""
 
-    def __init__(self, store: _Store | None, log: Logger, *, first_try: bool = False) -> None:
+    def __init__(self, store: _Store | None, log: Logger) -> None:
         self._store = store
         self._log = log
-        self._first_try = first_try
         self._read_only = False  # the store could not be read: never overwrite what it holds
         self._saved: list[str] = []
 
@@ -133,10 +132,9 @@ class SessionLedger:
     def for_context(cls, context: Context, log: Logger) -> SessionLedger:
         """The store of this task instance: the task state store, else (Airflow < 3.3) a Variable."""
         ti = context["ti"]
-        first_try = getattr(ti, "try_number", None) == 1
         accessor = context.get("task_state_store")
         if accessor is not None:
-            return cls(_TaskStateStore(accessor), log, first_try=first_try)
+            return cls(_TaskStateStore(accessor), log)
         if has_task_state_store():  # 3.3+ but no store in this context (a hand-built one): nothing to use
             return cls(None, log)
         dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
@@ -145,7 +143,7 @@ class SessionLedger:
             return cls(None, log)
         map_index = getattr(ti, "map_index", None)
         store = _VariableStore(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1)
-        return cls(store, log, first_try=first_try)
+        return cls(store, log)
 
     @property
     def read_only(self) -> bool:
@@ -153,8 +151,8 @@ class SessionLedger:
         return self._read_only
 
     def load(self) -> list[str]:
-        """Ids earlier tries left (empty when there were none, on the first try, or when unreadable)."""
-        if self._store is None or self._first_try:
+        """Ids earlier tries left (empty when there were none, or when unreadable)."""
+        if self._store is None:
             return []
         try:
             value = self._store.get()

@@ -178,19 +178,21 @@ def test_without_retries_a_try_started_by_a_clear_still_closes_the_killed_trys_s
     assert store.reads == 1
 
 
-def test_the_first_try_does_not_read_the_store(sim: SimServer) -> None:
-    store = FakeStateStore()
+def test_a_rerun_that_keeps_try_number_1_still_closes_what_was_left(sim: SimServer) -> None:
+    # `airflow tasks test` re-runs a killed task instance without counting a new try.
+    left = open_session(sim)
+    store = FakeStateStore([left])
     manifest = retell(store, try_number=1)
     assert manifest["status"] == "completed"
     [new] = manifest["session_ids"]
-    assert store.reads == 0, "nothing can be there yet"
-    assert store.calls == [("set", [new]), ("delete", None)], "but it records its sessions for a retry"
+    assert session_of(sim, left)["status"] == 3
+    assert store.calls[-2:] == [("set", [new]), ("delete", None)], "records its own sessions, deletes on success"
 
 
 def test_a_successful_try_deletes_the_entry_of_sessions_it_could_not_close() -> None:
     store = FakeStateStore()
-    ledger = SessionLedger(_session_ledger._TaskStateStore(store), logging.getLogger("test"), first_try=True)
-    assert ledger.load() == [] and store.reads == 0
+    ledger = SessionLedger(_session_ledger._TaskStateStore(store), logging.getLogger("test"))
+    assert ledger.load() == [] and store.reads == 1
     ledger.save(["stuck"])  # its close failed: the id is in XCom (session_ids) for the sweeper
     ledger.finish()
     assert store.calls == [("set", ["stuck"]), ("delete", None)] and LEDGER_KEY not in store.values
@@ -273,10 +275,7 @@ def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeyp
     retry.save([])
     assert FakeVariable.values == {}, "deleted once every id is closed"
 
-    first_try = IdentityTI(0)
-    first_try.try_number = 1  # type: ignore[attr-defined]
-    ledger = SessionLedger.for_context({"ti": first_try}, log)  # type: ignore[arg-type]
-    monkeypatch.setattr(FakeVariable, "get", None)  # any read would fail: try 1 does not read
+    ledger = SessionLedger.for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
     assert ledger.load() == []
     ledger.save(["s4"])
     ledger.finish()
