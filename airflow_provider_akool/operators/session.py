@@ -15,7 +15,7 @@ from airflow_provider_akool._compat import AirflowException, AirflowFailExceptio
 
 # The default cost cap (4 h of pre-charged session time), from a light module shared with
 # streaming.planning: parsing a DAG does not import the streaming package.
-from airflow_provider_akool.operators._session_caps import DEFAULT_MAX_TOTAL_SESSION_SECONDS, check_session_cap
+from airflow_provider_akool._session_caps import DEFAULT_MAX_TOTAL_SESSION_SECONDS, check_session_cap
 from airflow_provider_akool.operators._worker_runtime import (
     PROCESS_STOPPING,
     install_sigterm,

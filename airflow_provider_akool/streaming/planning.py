@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # The caps' defaults and check live in a light module the operator imports at DAG parse time.
-from airflow_provider_akool.operators._session_caps import (
+from airflow_provider_akool._session_caps import (
     DEFAULT_MAX_TOTAL_SESSION_SECONDS,
     MAX_SESSION_SECONDS,
     RetellingInputError,

@@ -1,6 +1,6 @@
 """Cost caps of a retelling task: defaults and validation, defined once.
 
-Kept free of heavy imports (no Airflow, no streaming package): ``operators.session`` checks its
+At the package root, free of imports (no Airflow, no streaming package): ``operators.session`` checks its
 caps at DAG parse time, and ``streaming.planning`` applies them when the plan is known.
 """
 
