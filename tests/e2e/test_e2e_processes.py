@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
+from polling import wait_until
 
 from airflow_provider_akool.demo_support.processes import start, start_s3, start_sim
 
@@ -23,17 +23,10 @@ time.sleep(600)
 """
 
 
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 @pytest.mark.timeout(60)
 def test_e2e_stop_kills_a_tree_that_ignores_sigterm_pid_by_pid(tmp_path: Path) -> None:
     child = start("stubborn", [sys.executable, "-c", STUBBORN], env={}, logs=tmp_path)
-    wait_for(lambda: len(child.tree()) == 2 and "ready" in child.log.read_text())
+    assert wait_until(lambda: len(child.tree()) == 2 and "ready" in child.log.read_text(), 20.0), "timed out"
     pids = [p.pid for p in child.tree()]
 
     notes = child.stop(grace=1.0)

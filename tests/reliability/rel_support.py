@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -66,17 +65,6 @@ def set_akool_conn(
 ) -> str:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", akool_conn(sim, **kwargs))
     return conn_id
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """The first truthy value of ``predicate()`` within ``timeout`` seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 def write_calls(sim: SimServer) -> list[dict[str, Any]]:

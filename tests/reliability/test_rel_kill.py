@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 from chaos_support import AIRFLOW, airflow_env, aws_conn_json, check_invariants, migrate, moto_s3
-from rel_support import wait_until
+from polling import wait_until
 
 from airflow_provider_akool.sim.runner import SimServer
 

@@ -18,21 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 from airflow_provider_akool.sim.runner import SimServer
 
 DAG_ID = "akool_retelling_batch"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 def speaking_session(sim: SimServer) -> str | None:
