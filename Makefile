@@ -17,7 +17,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	touch $(STAMP)
 
 lock: venv
-	VIRTUAL_ENV=$(VENV) $(UV) pip compile pyproject.toml --extra amazon --extra livekit --extra sim --extra dev --extra docs \
+	VIRTUAL_ENV=$(VENV) $(UV) pip compile pyproject.toml --extra amazon --extra livekit --extra sim --extra celery --extra dev --extra docs \
 		--python-version 3.11 -c requirements/pins.txt -o requirements/lock.txt --no-header -q
 
 lint: venv
