@@ -11,6 +11,7 @@ in a few seconds and ignores SIGTERM while starting, so :meth:`SeaweedS3.stop` k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -136,10 +137,8 @@ class SeaweedS3:
     def stop(self) -> None:
         """SIGKILL the server's process group (it has one of its own) and reap it."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=30)
         if self._log is not None:
             self._log.close()
