@@ -39,6 +39,27 @@ TRANSCRIPT_KEY = "transcript"
 
 
 
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _transport_extra(hook: Any) -> dict[str, int]:
+    """Opt-in data-channel limits from the connection extra (``max_message_bytes``, ``bytes_per_second``)."""
+    extra = getattr(hook.connection, "extra_dejson", None) or {}
+    found: dict[str, int] = {}
+    for key in ("max_message_bytes", "bytes_per_second"):
+        value = extra.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            found[key] = int(value)
+        except (TypeError, ValueError):
+            raise AirflowFailException(
+                f"connection {hook.akool_conn_id!r}: extra field {key!r} must be a whole number of bytes"
+            ) from None
+    return found
+
+
 def _parse_scripts(value: Any) -> Any:
     """Scripts rendered from a template arrive as JSON text; anything else is passed through."""
     if isinstance(value, str) and value.strip().startswith("["):
@@ -85,6 +106,11 @@ class AkoolRetellingSessionOperator(BaseOperator):
     :param segment_timeout: seconds to wait for one segment to be spoken; None derives it from the
         segment's length.
     :param ready_timeout: seconds to wait for the avatar to join the session.
+    :param max_message_bytes: opt-in budget for one data-channel message (encoded JSON), e.g. up to
+        15360 on LiveKit; default: the transport's (960 bytes on Agora, LiveKit and the sim), else
+        the connection's ``max_message_bytes`` extra. See docs/guides/transports.md.
+    :param bytes_per_second: opt-in data-channel send rate; default: the transport's (6000 on Agora,
+        5760 on LiveKit), else the connection's ``bytes_per_second`` extra.
     :param max_sessions: most sessions one task may open; None: no cap (the default).
     :param max_total_session_seconds: most pre-charged session time (the sum of the planned session
         durations) one task may use; default 14400 (4 h, about 200,000 characters at speed 1.0);
@@ -121,6 +147,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
         duration: int | str = "auto",
         segment_timeout: float | None = None,
         ready_timeout: float = 90.0,
+        max_message_bytes: int | None = None,
+        bytes_per_second: int | None = None,
         max_sessions: int | None = None,
         max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
         akool_conn_id: str = "akool_default",
@@ -140,6 +168,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
         self.duration = duration
         self.segment_timeout = segment_timeout
         self.ready_timeout = ready_timeout
+        self.max_message_bytes = max_message_bytes
+        self.bytes_per_second = bytes_per_second
         self.akool_conn_id = akool_conn_id
         self._runner: RetellingRunner | None = None
         self._kill_client: AkoolClient | None = None
@@ -149,7 +179,9 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     # -- execute -------------------------------------------------------------------------------
 
-    def _build_runner(self, progress: _TaskProgress, default_stream_type: str | None) -> RetellingRunner:
+    def _build_runner(
+        self, progress: _TaskProgress, default_stream_type: str | None, transport_extra: dict[str, int] | None = None
+    ) -> RetellingRunner:
         """Validated, planned and within the cost caps; else AirflowFailException naming the field,
         before anything is created."""
         from airflow_provider_akool.streaming.planning import check_session_budget
@@ -170,6 +202,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 duration=self.duration,  # type: ignore[arg-type]
                 segment_timeout=self.segment_timeout,
                 ready_timeout=self.ready_timeout,
+                max_message_bytes=_first(self.max_message_bytes, (transport_extra or {}).get("max_message_bytes")),
+                bytes_per_second=_first(self.bytes_per_second, (transport_extra or {}).get("bytes_per_second")),
             )
             runner = RetellingRunner(settings, _parse_scripts(self.scripts), observer=progress)
             check_session_budget(
@@ -190,7 +224,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
             raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
         hook = AkoolHook(akool_conn_id=self.akool_conn_id)
         progress = _TaskProgress(self, context)
-        runner = self._build_runner(progress, hook.default_stream_type)
+        runner = self._build_runner(progress, hook.default_stream_type, _transport_extra(hook))
         plans = runner.plans
         self.log.info(
             "Retelling %d segment(s) with avatar %s over %s in %d session(s) (duration %s)",

@@ -34,6 +34,7 @@ from airflow_provider_akool.client.models import CreateSessionRequest
 from airflow_provider_akool.client.models.common import build_request
 from airflow_provider_akool.streaming.errors import StreamingError, TransportClosedError, TransportError
 from airflow_provider_akool.streaming.lifecycle import CreateWatch, close_session
+from airflow_provider_akool.streaming.limits import TransportLimits, check_set_params_fits, transport_limits
 from airflow_provider_akool.streaming.planning import (
     Duration,
     DurationPolicy,
@@ -45,7 +46,7 @@ from airflow_provider_akool.streaming.planning import (
     normalise_scripts,
     plan_sessions,
 )
-from airflow_provider_akool.streaming.protocol import SetParams, VoiceParams
+from airflow_provider_akool.streaming.protocol import SetParams, VoiceParams, retelling_set_params
 from airflow_provider_akool.streaming.speaker import SetParamsRejectedError, Speaker, SpeakerTimings
 from airflow_provider_akool.streaming.transcript import (
     FAILED,
@@ -83,6 +84,8 @@ class RetellingSettings:
     ``segment_timeout`` the wait for a segment's ``audio_end`` (None: 1.5 x its estimated speaking
     time + 30 s); ``fallback_grace`` how long past the estimate to wait for a first audio event.
     ``time_scale`` divides estimated speaking times, for akool-sim run faster than real time.
+    ``max_message_bytes`` / ``bytes_per_second`` override the data channel's limits (opt-in, up to
+    what the service allows; ``limits.transport_limits``).
     """
 
     avatar_id: str
@@ -101,6 +104,8 @@ class RetellingSettings:
     time_scale: float = 1.0
     close_attempts: int = 4
     duration_policy: DurationPolicy = field(default_factory=DurationPolicy)
+    max_message_bytes: int | None = None  # opt-in transport overrides (limits.transport_limits)
+    bytes_per_second: int | None = None
 
     def checked(self) -> RetellingSettings:
         """A normalised copy, or RetellingInputError / UnsupportedStreamTypeError naming the field."""
@@ -132,12 +137,27 @@ class RetellingSettings:
             raise RetellingInputError("segment_timeout: must be > 0 seconds or None")
         if self.fallback_grace < 0 or self.close_attempts < 1:
             raise RetellingInputError("fallback_grace must be >= 0 and close_attempts >= 1")
-        return dataclasses.replace(
+        checked = dataclasses.replace(
             self,
             avatar_id=self.avatar_id.strip(),
             speed=check_speed(self.speed),
             duration=check_duration(self.duration),
             pron_map=dict(pron_map) if pron_map else None,
+        )
+        check_set_params_fits(checked.set_params_preview(), checked.transport_limits(), checked.stream_type)
+        return checked
+
+    def transport_limits(self) -> TransportLimits:
+        """The data channel's limits with the opt-in overrides (RetellingInputError naming a bad one)."""
+        return transport_limits(
+            self.stream_type, max_message_bytes=self.max_message_bytes, bytes_per_second=self.bytes_per_second
+        )
+
+    def set_params_preview(self) -> SetParams:
+        """The set-params these settings send (sized before the session is created)."""
+        return retelling_set_params(
+            voice_id=self.voice_id, language=self.language, background_url=self.background_url,
+            speed=self.speed, pron_map=dict(self.pron_map) if self.pron_map else None,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -351,7 +371,7 @@ class RetellingRunner:
         records: list[SegmentRecord],
     ) -> None:
         s = self.settings
-        transport = create_transport(s.stream_type, credentials)
+        transport = create_transport(s.stream_type, credentials, limits=s.transport_limits())
         try:
             try:
                 await asyncio.wait_for(transport.connect(), timeout=s.join_timeout)
