@@ -71,9 +71,9 @@ def test_runs_pushes_session_id_at_once_and_returns_manifest(
     tokens: list[str] = []
     real_create_transport = runner_module.create_transport
 
-    def spy(stream_type: str, credentials: dict[str, Any]) -> Any:
+    def spy(stream_type: str, credentials: dict[str, Any], **options: Any) -> Any:
         tokens.append(credentials["sim_token"])
-        return real_create_transport(stream_type, credentials)
+        return real_create_transport(stream_type, credentials, **options)
 
     monkeypatch.setattr(runner_module, "create_transport", spy)
     caplog.set_level("DEBUG")
