@@ -138,11 +138,12 @@ def check_set_params_fits(params: SetParams, limits: TransportLimits, stream_typ
     data = params.to_data()
     pron_map = (data.get("vparams") or {}).get("pron_map")
     if pron_map:
+        ceiling = _CEILINGS[stream_type][0]
+        larger = f" or raise max_message_bytes (up to {ceiling})" if size <= ceiling else ""
         raise RetellingInputError(
             f"pron_map: with its {len(pron_map)} entries the set-params message is {size} bytes encoded, over "
             f"the {limits.max_message_bytes}-byte message limit of stream_type {stream_type!r} (set-params "
-            "cannot be split); shorten pron_map"
-            + (" or raise max_message_bytes" if limits.max_message_bytes < _CEILINGS[stream_type][0] else "")
+            f"cannot be split); shorten pron_map{larger}"
         )
     raise RetellingInputError(
         f"set-params: the message is {size} bytes encoded, over the {limits.max_message_bytes}-byte message "

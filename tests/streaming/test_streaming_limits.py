@@ -66,7 +66,12 @@ def test_a_40_entry_pron_map_does_not_fit_agora_and_the_error_says_why() -> None
     message = str(caught.value)
     assert message.startswith("pron_map:")
     assert "40 entries" in message and f"{size} bytes" in message and "960-byte" in message
-    assert "raise max_message_bytes" in message
+    assert "raise max_message_bytes" not in message, "Agora's 1,024-byte cap would not fit it either"
+
+
+def test_on_livekit_the_error_points_at_the_opt_in_budget() -> None:
+    with pytest.raises(RetellingInputError, match=r"or raise max_message_bytes \(up to 15360\)"):
+        check_set_params_fits(params(40), LIVEKIT_LIMITS, "livekit")
 
 
 def test_small_pron_maps_fit_and_large_ones_fit_an_opted_in_livekit_budget() -> None:
