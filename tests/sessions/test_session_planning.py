@@ -65,7 +65,7 @@ def test_auto_duration_is_the_speech_upper_bound_plus_overheads_within_limits() 
 
 def test_auto_duration_buys_more_time_for_scripts_spoken_slower_per_character() -> None:
     english = "The weather is fine today and we will talk about it for a while. " * 20
-    mandarin = "今天天气很好，我们要聊一会儿天气的事情。" * 65  # about as many characters
+    mandarin = "今天天气很好，我们要聊一会儿天气的事情。" * 65  # noqa: RUF001 - about as many characters
     plans_en = plan_sessions([Segment("en", english)])
     plans_zh = plan_sessions([Segment("zh", mandarin)])
     assert abs(len(english) - len(mandarin)) < 0.05 * len(english)
