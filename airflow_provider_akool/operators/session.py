@@ -92,8 +92,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
         task's ``language``, which overrides the defaults (``docs/guides/speech-rates.md``).
     :param max_sessions: most sessions one task may open; None: no cap (the default).
     :param max_total_session_seconds: most pre-charged session time (the sum of the planned session
-        durations) one task may use; default 14400 (4 h, about 200,000 characters at speed 1.0);
-        None: no cap.
+        durations) one task may use; default 14400 (4 h, about 160,000 characters of English or 48,000
+        of Chinese at speed 1.0); None: no cap.
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
