@@ -14,7 +14,7 @@ __all__ = ["DEFAULT_MAX_TOTAL_SESSION_SECONDS", "MAX_SESSION_SECONDS", "Retellin
 # Akool's limit for one session's duration (akool-api.md §2.4).
 MAX_SESSION_SECONDS = 3600
 # Default cost cap of one retelling task: the sum of its sessions' pre-charged durations (4 hours,
-# about 200,000 characters of script at speed 1.0).
+# about 160,000 characters of English or 48,000 of Chinese at speed 1.0, sized by streaming.speech).
 DEFAULT_MAX_TOTAL_SESSION_SECONDS = 4 * MAX_SESSION_SECONDS
 
 

@@ -84,6 +84,14 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Attempts per request for retryable failures (1 = no retry).",
                         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20},
                     },
+                    "speech_rates": {
+                        "label": "Speech rates per language",
+                        "description": (
+                            'Speaking rates for sizing sessions, per language: {"zh": {"han": 4.2}, "*": '
+                            '{"letter": 13}}; characters per second at speed 1.0 per character class.'
+                        ),
+                        "schema": {"type": ["object", "null"]},
+                    },
                     "max_retry_wait": {
                         "label": "Max wait between attempts (s)",
                         "description": "Upper bound of one backoff sleep, including Retry-After.",

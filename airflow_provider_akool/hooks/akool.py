@@ -133,6 +133,12 @@ class AkoolHook(BaseHook):
         value = _extras(self.connection).get("stream_type")
         return str(value) if value else None
 
+    @property
+    def speech_rates_by_language(self) -> Any:
+        """``speech_rates`` extra: ``{"zh": {"han": 4.2}, "*": {...}}``, rates per character class
+        (characters per second at speed 1.0) per language; checked by the session operator."""
+        return _extras(self.connection).get("speech_rates") or None
+
     def get_config(self, **overrides: Any) -> ClientConfig:
         from airflow.sdk.log import mask_secret
 

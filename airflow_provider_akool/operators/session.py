@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.config import ClientConfig
+    from airflow_provider_akool.hooks.akool import AkoolHook
     from airflow_provider_akool.operators._session_ledger import SessionLedger
     from airflow_provider_akool.streaming.runner import RetellingRunner
     from airflow_provider_akool.streaming.transcript import RetellingResult, SegmentRecord, SessionRecord
@@ -60,13 +61,13 @@ def _transport_extra(hook: Any) -> dict[str, int]:
     return found
 
 
-def _parse_scripts(value: Any) -> Any:
-    """Scripts rendered from a template arrive as JSON text; anything else is passed through."""
-    if isinstance(value, str) and value.strip().startswith("["):
+def _parse_json(value: Any, field: str) -> Any:
+    """A list or mapping rendered from a template arrives as JSON text; anything else is passed through."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
             return json.loads(value)
         except ValueError:
-            raise AirflowFailException("scripts: looks like JSON but does not parse") from None
+            raise AirflowFailException(f"{field}: looks like JSON but does not parse") from None
     return value
 
 
@@ -111,10 +112,14 @@ class AkoolRetellingSessionOperator(BaseOperator):
         the connection's ``max_message_bytes`` extra. See docs/guides/transports.md.
     :param bytes_per_second: opt-in data-channel send rate; default: the transport's (6000 on Agora,
         5760 on LiveKit), else the connection's ``bytes_per_second`` extra.
+    :param speech_rates: speaking rates to plan with, per character class, in characters per second
+        at speed 1.0 (``{"han": 4.2, "letter": 13}``), or a transcript's measured ``speech_rates``
+        block as it is (templated). They override the connection extra ``speech_rates`` for the
+        task's ``language``, which overrides the defaults (``docs/guides/speech-rates.md``).
     :param max_sessions: most sessions one task may open; None: no cap (the default).
     :param max_total_session_seconds: most pre-charged session time (the sum of the planned session
-        durations) one task may use; default 14400 (4 h, about 200,000 characters at speed 1.0);
-        None: no cap.
+        durations) one task may use; default 14400 (4 h, about 160,000 characters of English or 48,000
+        of Chinese at speed 1.0); None: no cap.
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
@@ -128,9 +133,10 @@ class AkoolRetellingSessionOperator(BaseOperator):
         "pron_map",
         "stream_type",
         "duration",
+        "speech_rates",
         "akool_conn_id",
     )
-    template_fields_renderers = {"scripts": "json", "pron_map": "json"}
+    template_fields_renderers = {"scripts": "json", "pron_map": "json", "speech_rates": "json"}
     ui_color = "#e8dcff"
 
     def __init__(
@@ -151,6 +157,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
         bytes_per_second: int | None = None,
         max_sessions: int | None = None,
         max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
+        speech_rates: dict[str, Any] | str | None = None,
         akool_conn_id: str = "akool_default",
         **kwargs: Any,
     ) -> None:
@@ -168,6 +175,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
         self.duration = duration
         self.segment_timeout = segment_timeout
         self.ready_timeout = ready_timeout
+        self.speech_rates = speech_rates
         self.max_message_bytes = max_message_bytes
         self.bytes_per_second = bytes_per_second
         self.akool_conn_id = akool_conn_id
@@ -179,18 +187,27 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     # -- execute -------------------------------------------------------------------------------
 
-    def _build_runner(
-        self, progress: _TaskProgress, default_stream_type: str | None, transport_extra: dict[str, int] | None = None
-    ) -> RetellingRunner:
+    def _build_runner(self, progress: _TaskProgress, hook: AkoolHook) -> RetellingRunner:
         """Validated, planned and within the cost caps; else AirflowFailException naming the field,
         before anything is created."""
         from airflow_provider_akool.streaming.planning import check_session_budget
         from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
+        from airflow_provider_akool.streaming.speech import language_rates
 
         def blank_to_none(value: Any) -> Any:
             return None if isinstance(value, str) and not value.strip() else value
 
         try:
+            default_stream_type = hook.default_stream_type
+            transport_extra = _transport_extra(hook)
+            from_connection = language_rates(
+                hook.speech_rates_by_language, blank_to_none(self.language),
+                f"connection {self.akool_conn_id!r} extra speech_rates",
+            )
+            given = _parse_json(blank_to_none(self.speech_rates), "speech_rates")
+            if isinstance(given, dict) and isinstance(given.get("rates"), dict):
+                given = given["rates"]  # a transcript's measured block
+            speech_rates = {**{str(k): v for k, v in from_connection.items()}, **(given or {})} or None
             settings = RetellingSettings(
                 avatar_id=self.avatar_id,
                 stream_type=blank_to_none(self.stream_type) or default_stream_type or "agora",
@@ -202,10 +219,11 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 duration=self.duration,  # type: ignore[arg-type]
                 segment_timeout=self.segment_timeout,
                 ready_timeout=self.ready_timeout,
-                max_message_bytes=_first(self.max_message_bytes, (transport_extra or {}).get("max_message_bytes")),
-                bytes_per_second=_first(self.bytes_per_second, (transport_extra or {}).get("bytes_per_second")),
+                speech_rates=speech_rates,
+                max_message_bytes=_first(self.max_message_bytes, transport_extra.get("max_message_bytes")),
+                bytes_per_second=_first(self.bytes_per_second, transport_extra.get("bytes_per_second")),
             )
-            runner = RetellingRunner(settings, _parse_scripts(self.scripts), observer=progress)
+            runner = RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
             check_session_budget(
                 runner.plans, max_sessions=self.max_sessions, max_total_session_seconds=self.max_total_session_seconds
             )
@@ -224,7 +242,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
             raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
         hook = AkoolHook(akool_conn_id=self.akool_conn_id)
         progress = _TaskProgress(self, context)
-        runner = self._build_runner(progress, hook.default_stream_type, _transport_extra(hook))
+        runner = self._build_runner(progress, hook)
         plans = runner.plans
         self.log.info(
             "Retelling %d segment(s) with avatar %s over %s in %d session(s) (duration %s)",

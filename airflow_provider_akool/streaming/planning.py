@@ -1,13 +1,14 @@
 """Retelling inputs and session planning: scripts -> segments -> sessions, all before any API call.
 
-Speaking time is estimated at 15 characters per second at speed 1.0 (``chars / (15 * speed)``),
-the rate akool-sim speaks at and close to natural speech (~150 words a minute). A session is
-pre-charged for its whole ``duration`` (akool-api.md §2.4, max 3600 s), so ``duration="auto"``
-sizes it from that estimate plus a margin (:class:`DurationPolicy`), and scripts that do not fit
-one session are spread over several, splitting a single over-long script at a sentence or word
-boundary. :func:`group_into_batches` does the same one level up, for a DAG that maps one session
-task over each batch. :func:`check_session_budget` refuses a plan whose sessions would together be
-pre-charged for more than a cap (an accidentally huge script), before anything is paid for.
+Speaking time comes from the speaking-time model (``speech``): rates per writing system, and a
+deliberate upper bound (``SpeakingTimeModel.sizing_seconds``) for everything that buys session
+time. A session is pre-charged for its whole ``duration`` (akool-api.md §2.4, max 3600 s), so
+``duration="auto"`` sizes it from that bound plus overheads (:class:`DurationPolicy`), and scripts
+that do not fit one session are spread over several, splitting a single over-long script at a
+sentence or word boundary. :func:`group_into_batches` does the same one level up, for a DAG that
+maps one session task over each batch. :func:`check_session_budget` refuses a plan whose sessions
+would together be pre-charged for more than a cap (an accidentally huge script), before anything
+is paid for.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,9 +27,9 @@ from airflow_provider_akool._session_caps import (
     RetellingInputError,
     check_session_cap,
 )
+from airflow_provider_akool.streaming.speech import DEFAULT_MODEL, SpeakingTimeModel
 
 __all__ = [
-    "CHARS_PER_SECOND",
     "DEFAULT_MAX_TOTAL_SESSION_SECONDS",
     "MAX_SESSION_SECONDS",
     "MAX_SPEED",
@@ -47,7 +48,6 @@ __all__ = [
     "plan_sessions",
 ]
 
-CHARS_PER_SECOND = 15.0
 MIN_SPEED, MAX_SPEED = 0.8, 1.2
 Duration = int | Literal["auto"]
 
@@ -68,36 +68,32 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class DurationPolicy:
-    """How ``duration="auto"`` turns estimated speaking time into session seconds.
+    """How ``duration="auto"`` turns speaking time into session seconds.
 
-    ``relative_margin`` covers the speaking-rate estimate's error; ``session_overhead_seconds`` the
-    join, the avatar publishing its media and set-params; ``segment_overhead_seconds`` the latency
-    before each segment starts. The result is at least ``minimum_seconds`` and at most 3600.
+    Speaking time is ``speech.sizing_seconds`` (the model's upper bound, margin included);
+    ``session_overhead_seconds`` covers the join, the avatar publishing its media and set-params;
+    ``segment_overhead_seconds`` the latency before each segment starts. The result is at least
+    ``minimum_seconds`` and at most 3600.
     """
 
-    relative_margin: float = 0.05
     session_overhead_seconds: float = 30.0
     segment_overhead_seconds: float = 2.0
     minimum_seconds: int = 60
+    speech: SpeakingTimeModel = DEFAULT_MODEL
 
     def needed_seconds(self, segments: Sequence[Segment], speed: float) -> float:
         """Unrounded, unclamped seconds a session speaking ``segments`` should last."""
-        speaking = sum(estimate_speaking_seconds(s.text, speed) for s in segments)
-        return (
-            speaking * (1 + self.relative_margin)
-            + self.session_overhead_seconds
-            + self.segment_overhead_seconds * len(segments)
-        )
+        speaking = sum(self.speech.sizing_seconds(s.text, speed) for s in segments)
+        return speaking + self.session_overhead_seconds + self.segment_overhead_seconds * len(segments)
 
     def duration_for(self, segments: Sequence[Segment], speed: float) -> int:
         """Whole seconds to request for a session speaking ``segments`` (60..3600)."""
         seconds = math.ceil(self.needed_seconds(segments, speed) - 1e-9)
         return min(MAX_SESSION_SECONDS, max(self.minimum_seconds, seconds))
 
-    def max_chars_alone(self, cap: float, speed: float) -> int:
-        """Most characters one segment may hold to fit, alone, a session of ``cap`` seconds."""
-        budget = (cap - self.session_overhead_seconds - self.segment_overhead_seconds) / (1 + self.relative_margin)
-        return max(1, math.floor(budget * CHARS_PER_SECOND * speed))
+    def speaking_budget(self, cap: float) -> float:
+        """Sizing seconds of speech one segment may hold to fit, alone, a session of ``cap`` seconds."""
+        return max(1.0, cap - self.session_overhead_seconds - self.segment_overhead_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +105,9 @@ class SessionPlan:
     estimated_speaking_seconds: float
 
 
-def estimate_speaking_seconds(text: str, speed: float = 1.0) -> float:
-    """Estimated seconds the avatar needs to speak ``text`` at ``speed``."""
-    return len(text) / (CHARS_PER_SECOND * speed)
+def estimate_speaking_seconds(text: str, speed: float = 1.0, model: SpeakingTimeModel = DEFAULT_MODEL) -> float:
+    """Expected (typical) seconds the avatar needs to speak ``text`` at ``speed``."""
+    return model.expected_seconds(text, speed)
 
 
 def check_speed(value: Any) -> float:
@@ -222,15 +218,31 @@ def _last_boundary(pattern: re.Pattern[str], window: str, floor: int) -> int | N
 
 def _fit(segments: Sequence[Segment], cap: float, speed: float, policy: DurationPolicy) -> list[Segment]:
     """Split every segment too long for a session of ``cap`` seconds on its own: ``id#1``, ``id#2``."""
-    limit = policy.max_chars_alone(cap, speed)
+    budget = policy.speaking_budget(cap)
     fitted: list[Segment] = []
     for segment in segments:
         if policy.needed_seconds([segment], speed) <= cap:
             fitted.append(segment)
             continue
-        parts = split_text(segment.text, limit)
+        parts = _split_to_budget(segment.text, budget, lambda t: policy.speech.sizing_seconds(t, speed))
         fitted.extend(Segment(f"{segment.id}#{n}", part) for n, part in enumerate(parts, start=1))
     return fitted
+
+
+def _split_to_budget(text: str, budget: float, seconds: Callable[[str], float]) -> list[str]:
+    """Pieces of ``text`` each taking at most ``budget`` seconds; a piece denser than the average
+    (a run of digits in prose) is split again."""
+    total = seconds(text)
+    if total <= budget or len(text) <= 1:
+        return [text]
+    max_chars = max(1, math.floor(len(text) * budget / total))
+    pieces: list[str] = []
+    for piece in split_text(text, max_chars):
+        if len(piece) > 1 and seconds(piece) > budget:
+            pieces.extend(_split_to_budget(piece, budget, seconds))
+        else:
+            pieces.append(piece)
+    return pieces
 
 
 def plan_sessions(
@@ -258,7 +270,7 @@ def plan_sessions(
         SessionPlan(
             segments=tuple(group),
             duration=policy.duration_for(group, speed) if duration == "auto" else int(duration),
-            estimated_speaking_seconds=sum(estimate_speaking_seconds(s.text, speed) for s in group),
+            estimated_speaking_seconds=sum(policy.speech.expected_seconds(s.text, speed) for s in group),
         )
         for group in plans
         if group
@@ -321,18 +333,18 @@ def group_into_batches(
     total = policy.needed_seconds(segments, speed)
     count = min(len(segments), max(min_batches, math.ceil(total / session_seconds)))
     while True:
-        batches = _deal(segments, count, speed)
+        batches = _deal(segments, count, speed, policy.speech)
         fits = all(len(b) == 1 or policy.needed_seconds(b, speed) <= session_seconds for b in batches)
         if fits or count >= len(segments):
             return [sorted(b, key=lambda s: order[s.id]) for b in batches if b]
         count += 1
 
 
-def _deal(segments: Sequence[Segment], count: int, speed: float) -> list[list[Segment]]:
+def _deal(segments: Sequence[Segment], count: int, speed: float, model: SpeakingTimeModel) -> list[list[Segment]]:
     batches: list[list[Segment]] = [[] for _ in range(count)]
     loads = [0.0] * count
     for segment in sorted(segments, key=lambda s: -len(s.text)):
         lightest = min(range(count), key=lambda i: (loads[i], len(batches[i])))
         batches[lightest].append(segment)
-        loads[lightest] += estimate_speaking_seconds(segment.text, speed)
+        loads[lightest] += model.expected_seconds(segment.text, speed)
     return batches

@@ -48,6 +48,7 @@ from airflow_provider_akool.streaming.planning import (
 )
 from airflow_provider_akool.streaming.protocol import SetParams, VoiceParams, retelling_set_params
 from airflow_provider_akool.streaming.speaker import SetParamsRejectedError, Speaker, SpeakerTimings
+from airflow_provider_akool.streaming.speech import SpeakingTimeModel, SpeechRates
 from airflow_provider_akool.streaming.transcript import (
     FAILED,
     NOT_SENT,
@@ -103,9 +104,15 @@ class RetellingSettings:
     fallback_grace: float = 5.0
     time_scale: float = 1.0
     close_attempts: int = 4
+    speech_rates: Mapping[str, Any] | None = None
     duration_policy: DurationPolicy = field(default_factory=DurationPolicy)
     max_message_bytes: int | None = None  # opt-in transport overrides (limits.transport_limits)
     bytes_per_second: int | None = None
+
+    @property
+    def speech(self) -> SpeakingTimeModel:
+        """The speaking-time model every estimate, timeout and plan of this run uses."""
+        return self.duration_policy.speech
 
     def checked(self) -> RetellingSettings:
         """A normalised copy, or RetellingInputError / UnsupportedStreamTypeError naming the field."""
@@ -137,8 +144,15 @@ class RetellingSettings:
             raise RetellingInputError("segment_timeout: must be > 0 seconds or None")
         if self.fallback_grace < 0 or self.close_attempts < 1:
             raise RetellingInputError("fallback_grace must be >= 0 and close_attempts >= 1")
+        rates = self.speech_rates
+        if isinstance(rates, Mapping) and isinstance(rates.get("rates"), Mapping):
+            rates = rates["rates"]  # a transcript's measured ``speech_rates`` block, as it is
+        overrides = SpeechRates.parse(rates, "speech_rates") if rates is not None else {}
+        policy = dataclasses.replace(self.duration_policy, speech=self.duration_policy.speech.with_rates(overrides))
         checked = dataclasses.replace(
             self,
+            speech_rates={str(k): v for k, v in overrides.items()} or None,
+            duration_policy=policy,
             avatar_id=self.avatar_id.strip(),
             speed=check_speed(self.speed),
             duration=check_duration(self.duration),
@@ -171,6 +185,7 @@ class RetellingSettings:
             "speed": self.speed,
             "pron_map": dict(self.pron_map) if self.pron_map else None,
             "duration": self.duration,
+            "speech_rates": dict(self.speech_rates) if self.speech_rates else None,
         }
 
 
@@ -231,7 +246,8 @@ class RetellingRunner:
         self.result = RetellingResult(
             settings=self.settings.summary(),
             segments=[
-                SegmentRecord(i, s.id, s.text, estimate_speaking_seconds(s.text, self.settings.speed))
+                SegmentRecord(i, s.id, s.text,
+                              estimate_speaking_seconds(s.text, self.settings.speed, self.settings.speech))
                 for i, s in enumerate(records)
             ],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -52,12 +53,37 @@ def test_duration_accepts_auto_and_whole_seconds() -> None:
             check_duration(bad)
 
 
-def test_auto_duration_is_speech_plus_margin_within_limits() -> None:
+def test_auto_duration_is_the_speech_upper_bound_plus_overheads_within_limits() -> None:
     policy = DurationPolicy()
-    segments = [Segment(str(n), "x" * 900) for n in range(10)]  # 60 s each at speed 1
-    assert policy.duration_for(segments, 1.0) == 600 * 1.05 + 30 + 10 * 2
+    segments = [Segment(str(n), "x" * 900) for n in range(10)]
+    bound = sum(policy.speech.sizing_seconds(s.text) for s in segments)
+    assert bound > sum(policy.speech.expected_seconds(s.text) for s in segments), "sizing has a margin"
+    assert policy.duration_for(segments, 1.0) == math.ceil(bound + 30 + 10 * 2)
     assert policy.duration_for(segments, 1.2) < policy.duration_for(segments, 0.8)
     assert policy.duration_for([Segment("s", "Hi.")], 1.0) == 60  # never under a minute
+
+
+def test_auto_duration_buys_more_time_for_scripts_spoken_slower_per_character() -> None:
+    english = "The weather is fine today and we will talk about it for a while. " * 20
+    mandarin = "今天天气很好，我们要聊一会儿天气的事情。" * 65  # noqa: RUF001 - about as many characters
+    plans_en = plan_sessions([Segment("en", english)])
+    plans_zh = plan_sessions([Segment("zh", mandarin)])
+    assert abs(len(english) - len(mandarin)) < 0.05 * len(english)
+    assert plans_zh[0].duration > 2.5 * plans_en[0].duration
+
+
+def test_speech_rate_overrides_change_the_plan() -> None:
+    text = "今天天气很好。" * 200
+    default = RetellingRunner(RetellingSettings(avatar_id="a", stream_type="sim"), [text])
+    slower = RetellingRunner(RetellingSettings(avatar_id="a", stream_type="sim", speech_rates={"han": 2.0}), [text])
+    assert slower.plans[0].duration > 1.8 * default.plans[0].duration - 60
+    measured = {"rates": {"han": 2.0}, "samples": 3, "factor": 1.9}  # a transcript's measured block
+    again = RetellingRunner(RetellingSettings(avatar_id="a", stream_type="sim", speech_rates=measured), [text])
+    assert again.plans[0].duration == slower.plans[0].duration
+    with pytest.raises(RetellingInputError, match=r"speech_rates: unknown character class 'klingon'"):
+        RetellingSettings(avatar_id="a", stream_type="sim", speech_rates={"klingon": 3}).checked()
+    with pytest.raises(RetellingInputError, match=r"speech_rates.han: must be a number"):
+        RetellingSettings(avatar_id="a", stream_type="sim", speech_rates={"han": 0}).checked()
 
 
 def test_scripts_over_an_hour_spread_over_sessions_and_split_when_alone_too_long() -> None:
@@ -75,9 +101,12 @@ def test_scripts_over_an_hour_spread_over_sessions_and_split_when_alone_too_long
 
 
 def test_explicit_duration_packs_sessions_to_that_size() -> None:
-    segments = [Segment(str(n), "y" * 600) for n in range(4)]  # 40 s each
-    plans = plan_sessions(segments, duration=120)
-    assert [len(p.segments) for p in plans] == [2, 2] and {p.duration for p in plans} == {120}
+    segments = [Segment(str(n), "y" * 600) for n in range(4)]
+    policy = DurationPolicy()
+    duration = math.ceil(policy.needed_seconds(segments[:2], 1.0)) + 1  # two fit, three do not
+    assert policy.needed_seconds(segments[:3], 1.0) > duration
+    plans = plan_sessions(segments, duration=duration)
+    assert [len(p.segments) for p in plans] == [2, 2] and {p.duration for p in plans} == {duration}
 
 
 def test_split_text_never_loses_characters() -> None:
@@ -98,10 +127,12 @@ def test_batches_balance_speaking_time_and_keep_input_order() -> None:
 
 
 def test_batches_grow_in_number_to_fit_the_session_size() -> None:
-    segments = [Segment(str(n), "w" * 900) for n in range(10)]  # 10 x 60 s
+    segments = [Segment(str(n), "w" * 900) for n in range(10)]
+    policy = DurationPolicy()
+    per_session = max(n for n in range(1, 11) if policy.needed_seconds(segments[:n], 1.0) <= 300)
     batches = group_into_batches(segments, min_batches=1, session_seconds=300)
-    assert all(DurationPolicy().needed_seconds(b, 1.0) <= 300 for b in batches)
-    assert len(batches) == 3
+    assert all(policy.needed_seconds(b, 1.0) <= 300 for b in batches)
+    assert len(batches) == math.ceil(10 / per_session)
     assert group_into_batches(segments[:2], min_batches=5) == [[segments[0]], [segments[1]]]
 
 
@@ -109,7 +140,7 @@ def test_batches_grow_in_number_to_fit_the_session_size() -> None:
 async def test_runner_uses_several_sessions_when_scripts_do_not_fit_one(akool_sim_factory: Any) -> None:
     sim: SimServer = akool_sim_factory(time_scale=50)
     scripts = [f"Script {n}. " + "Every script here takes about forty seconds to say. " * 11 for n in range(4)]
-    settings = RetellingSettings(avatar_id=AVATAR, stream_type="sim", duration=120, time_scale=50.0)
+    settings = RetellingSettings(avatar_id=AVATAR, stream_type="sim", duration=180, time_scale=50.0)
     runner = RetellingRunner(settings, scripts)
     assert len(runner.plans) == 2
     async with async_client(sim) as client:
