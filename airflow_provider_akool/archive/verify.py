@@ -94,6 +94,12 @@ def record_sha256(
     unverified, and the next run uploads it again.
     """
     uri = f"s3://{bucket}/{key}"
+    if not bare_etag(etag):
+        # The tags name the ETag they were written for; without one, nothing could be verified.
+        raise UploadError(
+            f"cannot record the sha256 of {uri}: CompleteMultipartUpload returned no ETag, so neither"
+            " a tag nor a copy conditional on the uploaded object (CopySourceIfMatch) can be made"
+        )
     tags: list[TagTypeDef] = [{"Key": TAG_SHA256, "Value": sha256}, {"Key": TAG_ETAG, "Value": bare_etag(etag)}]
     try:
         s3_call(
