@@ -7,7 +7,8 @@
 A resource of N MiB is generated on the fly by a loopback HTTP server in this process; S3 is a
 SeaweedFS server (``weed``, from the dev extra) in its own process group, stopped by PID. Each
 method runs in its own subprocess, so the peak RSS reported (``ru_maxrss``) belongs to that method
-alone, and reads the source through the same httpx streaming GET:
+alone (as is the CPU time, user + system, of the copy), and reads the source through the same
+httpx streaming GET:
 
   copier    airflow_provider_akool.archive.copy_url_to_s3 with its defaults (8 MiB parts, 4 in
             flight): one multipart upload straight to the final key, SHA-256 checksums per part,
@@ -157,6 +158,8 @@ def worker(args: argparse.Namespace) -> None:
     s3 = s3_client(args.endpoint)
     s3.list_buckets()  # warm the client before the baseline RSS reading
     before = rss_now()
+    start_usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = start_usage.ru_utime + start_usage.ru_stime
     started = time.perf_counter()
     info: dict[str, Any] = {}
     if args.worker in ("copier", "rerun", "hash_first"):
@@ -254,8 +257,10 @@ def worker(args: argparse.Namespace) -> None:
             )
         info["statuses"] = sorted({r.status.value for r in results})
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": elapsed, "peak_rss": peak, "rss_before": before, **info}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss * 1024
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "peak_rss": peak, "rss_before": before, **info}))
 
 
 # ---------------------------------------------------------------------------------- driver --
@@ -355,7 +360,8 @@ def main() -> None:
                     rate = size / res["seconds"]
                     ratio = f"{rate / baseline_rate:.2f}x" if baseline_rate and method != "rerun" else "-"
                     rows.append(
-                        f"| {size_mb} MiB | {round_number} | {method} | {res['seconds']:.2f} | {rate / MiB:.1f} "
+                        f"| {size_mb} MiB | {round_number} | {method} | {res['seconds']:.2f} "
+                        f"| {res['cpu_seconds']:.2f} | {rate / MiB:.1f} "
                         f"| {ratio} | {res['peak_rss'] / MiB:.0f} | {(res['peak_rss'] - res['rss_before']) / MiB:.0f} "
                         f"| {note_for(method, res, size, baseline_rate)} |"
                     )
@@ -393,8 +399,8 @@ def main() -> None:
         weed.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print("| size | round | method | seconds | MiB/s | vs boto3 | peak RSS MiB | RSS growth MiB | note |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| size | round | method | seconds | CPU s | MiB/s | vs boto3 | peak RSS MiB | RSS growth MiB | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if small_rows:
         print()
