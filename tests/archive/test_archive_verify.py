@@ -72,6 +72,22 @@ def test_large_body_goes_straight_to_its_key_and_is_tagged_for_its_etag(
     assert s3_calls.of("CopyObject") == s3_calls.of("UploadPartCopy") == s3_calls.of("DeleteObject") == []
 
 
+def test_a_part_damaged_on_the_way_is_refused_by_s3_and_nothing_is_stored(
+    files: FileServer, s3: Any, http: httpx.Client, bucket: str
+) -> None:
+    """One bit of part 2 flips after its SHA-256 checksum was computed, as on a faulty link."""
+
+    def damage(request: Any, **_: Any) -> None:
+        if "partNumber=2" in request.url:
+            request.body[0] ^= 1  # the part's bytearray, already checksummed, not yet signed
+
+    s3.meta.events.register("before-sign.s3.UploadPart", damage)
+    with pytest.raises(UploadError, match=r"UploadPart 2 failed .*BadDigest"):
+        copy(files.add("/v.mp4", Resource(deterministic_bytes(BIG, seed=40))), s3, http, bucket)
+    assert object_keys(s3, bucket) == []
+    assert pending_uploads(s3, bucket) == []
+
+
 def test_rerun_of_a_tagged_object_uploads_nothing(
     files: FileServer, s3: Any, s3_calls: S3Calls, http: httpx.Client, bucket: str
 ) -> None:
