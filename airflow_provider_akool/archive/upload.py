@@ -3,9 +3,10 @@
 Parts go to a small thread pool while the caller downloads the next one; a semaphore blocks the
 caller once ``concurrency`` parts are in flight, which is what bounds memory. The multipart
 upload is created lazily (a body smaller than one part never starts one) and :meth:`abort`
-waits for running part uploads before aborting, so no parts are left behind. Publishing a
-completed upload under another key is ``publish.py``'s job. :class:`PartCutter` hashes a body and
-cuts it into parts for the writer.
+waits for running part uploads before aborting, so no parts are left behind. Every part carries
+a SHA-256 checksum that S3 verifies on receipt (``ChecksumAlgorithm="SHA256"``), so a part
+corrupted on the way is refused, not stored. :class:`PartCutter` hashes a body and cuts it into
+parts for the writer.
 """
 
 from __future__ import annotations
@@ -60,17 +61,12 @@ class ObjectWriter:
         content_encoding: str | None,
         metadata: dict[str, str],
         concurrency: int,
-        upload_key: str | None = None,
         before_create: Callable[[], object] | None = None,
     ) -> None:
-        """A single PUT writes ``key``; a multipart upload goes to ``upload_key`` (default ``key``).
-
-        ``before_create`` runs just before each CreateMultipartUpload (e.g. to clear leftovers).
-        """
+        """``before_create`` runs just before each CreateMultipartUpload (e.g. to clear leftovers)."""
         self._s3 = s3
         self.bucket = bucket
         self.key = key
-        self.upload_key = upload_key or key
         self._content_type = content_type
         self._content_encoding = content_encoding
         self._metadata = dict(metadata)
@@ -90,7 +86,7 @@ class ObjectWriter:
 
     @property
     def uri(self) -> str:
-        """``s3://bucket/key`` of the object being written (the destination, not the upload key)."""
+        """``s3://bucket/key`` of the object being written."""
         return f"s3://{self.bucket}/{self.key}"
 
     @property
@@ -149,8 +145,8 @@ class ObjectWriter:
                 "CreateMultipartUpload",
                 lambda: self._s3.create_multipart_upload(
                     Bucket=self.bucket,
-                    Key=self.upload_key,
-                    ChecksumAlgorithm="CRC32",
+                    Key=self.key,
+                    ChecksumAlgorithm="SHA256",
                     **self.object_args(self._metadata),
                 ),
             )
@@ -170,18 +166,18 @@ class ObjectWriter:
             f"UploadPart {number}",
             lambda: self._s3.upload_part(
                 Bucket=self.bucket,
-                Key=self.upload_key,
+                Key=self.key,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=cast("bytes", data),  # botocore accepts bytearray blobs; the stubs do not
-                ChecksumAlgorithm="CRC32",
+                ChecksumAlgorithm="SHA256",
             ),
         )
         with self._lock:
             self._bytes_uploaded += len(data)
         part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
-        if "ChecksumCRC32" in response:
-            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        if "ChecksumSHA256" in response:  # S3 wants it back in CompleteMultipartUpload
+            part["ChecksumSHA256"] = response["ChecksumSHA256"]
         return part
 
     def _raise_failed_part(self) -> None:
@@ -201,7 +197,7 @@ class ObjectWriter:
         response = self._call(
             "CompleteMultipartUpload",
             lambda: self._s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=self.upload_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             ),
         )
         self.completed_etag = response.get("ETag")
@@ -222,11 +218,9 @@ class ObjectWriter:
         if upload_id is None:
             return
         try:
-            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.upload_key, UploadId=upload_id)
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as exc:
-            log.warning(
-                "could not abort multipart upload of s3://%s/%s: %s", self.bucket, self.upload_key, s3_error_text(exc)
-            )
+            log.warning("could not abort multipart upload of s3://%s/%s: %s", self.bucket, self.key, s3_error_text(exc))
 
     def reset(self) -> None:
         """Abort the current upload and start afresh (the source restarted from byte 0)."""
