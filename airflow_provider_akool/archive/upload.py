@@ -4,9 +4,11 @@ Parts go to a small thread pool while the caller downloads the next one; a semap
 caller once ``concurrency`` parts are in flight, which is what bounds memory. The multipart
 upload is created lazily (a body smaller than one part never starts one) and :meth:`abort`
 waits for running part uploads before aborting, so no parts are left behind. Every part carries
-a SHA-256 checksum that S3 verifies on receipt (``ChecksumAlgorithm="SHA256"``), so a part
-corrupted on the way is refused, not stored. :class:`PartCutter` hashes a body and cuts it into
-parts for the writer.
+a CRC32 checksum that S3 verifies on receipt (``ChecksumAlgorithm="CRC32"``), so a part corrupted
+on the way is refused, not stored. CRC32 rather than SHA-256 because the body is already hashed
+with SHA-256 for the object's recorded sha256; a second SHA-256 pass per part cost ~1 CPU-second
+per GiB on a 2-core machine (docs/benchmarks.md). A single PUT still sends its SHA-256.
+:class:`PartCutter` hashes a body and cuts it into parts for the writer.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_akool.archive.errors import UploadError
 from airflow_provider_akool.archive.parts import PartPlan
+
+# The per-part checksum S3 verifies (the module docstring says why not SHA-256).
+PART_CHECKSUM = "CRC32"
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -146,7 +151,7 @@ class ObjectWriter:
                 lambda: self._s3.create_multipart_upload(
                     Bucket=self.bucket,
                     Key=self.key,
-                    ChecksumAlgorithm="SHA256",
+                    ChecksumAlgorithm=PART_CHECKSUM,
                     **self.object_args(self._metadata),
                 ),
             )
@@ -170,14 +175,14 @@ class ObjectWriter:
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=cast("bytes", data),  # botocore accepts bytearray blobs; the stubs do not
-                ChecksumAlgorithm="SHA256",
+                ChecksumAlgorithm=PART_CHECKSUM,
             ),
         )
         with self._lock:
             self._bytes_uploaded += len(data)
         part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
-        if "ChecksumSHA256" in response:  # S3 wants it back in CompleteMultipartUpload
-            part["ChecksumSHA256"] = response["ChecksumSHA256"]
+        if "ChecksumCRC32" in response:  # S3 wants it back in CompleteMultipartUpload
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
         return part
 
     def _raise_failed_part(self) -> None:

@@ -97,7 +97,7 @@ def test_large_body_uses_concurrent_multipart_and_sha256_matches(
     assert result.sha256_in == "tag"
     assert verified_sha256(s3, bucket, "k/clip.mp4") == res.sha256
     assert s3_calls.of("CopyObject") == s3_calls.of("UploadPartCopy") == []
-    assert all(p["ChecksumAlgorithm"] == "SHA256" for p in s3_calls.of("UploadPart"))
+    assert all(p["ChecksumAlgorithm"] == "CRC32" for p in s3_calls.of("UploadPart"))
     assert obj["Metadata"]["created-at"] == "2025-03-01T12:00:00Z"
     assert obj["Metadata"]["expires-at"] == "2025-03-08T12:00:00Z"
     assert seen[-1] == (BIG, BIG)

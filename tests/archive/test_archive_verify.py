@@ -65,9 +65,9 @@ def test_large_body_goes_straight_to_its_key_and_is_tagged_for_its_etag(
 
     ops = s3_calls.names
     assert [p["Key"] for p in s3_calls.of("CreateMultipartUpload")] == [KEY]
-    assert s3_calls.of("CreateMultipartUpload")[0]["ChecksumAlgorithm"] == "SHA256"
-    assert {(p["Key"], p["ChecksumAlgorithm"]) for p in s3_calls.of("UploadPart")} == {(KEY, "SHA256")}
-    assert all("ChecksumSHA256" in p for p in s3_calls.of("CompleteMultipartUpload")[0]["MultipartUpload"]["Parts"])
+    assert s3_calls.of("CreateMultipartUpload")[0]["ChecksumAlgorithm"] == "CRC32"
+    assert {(p["Key"], p["ChecksumAlgorithm"]) for p in s3_calls.of("UploadPart")} == {(KEY, "CRC32")}
+    assert all("ChecksumCRC32" in p for p in s3_calls.of("CompleteMultipartUpload")[0]["MultipartUpload"]["Parts"])
     assert ops.index("CompleteMultipartUpload") < ops.index("PutObjectTagging")
     assert s3_calls.of("CopyObject") == s3_calls.of("UploadPartCopy") == s3_calls.of("DeleteObject") == []
 
@@ -75,7 +75,7 @@ def test_large_body_goes_straight_to_its_key_and_is_tagged_for_its_etag(
 def test_a_part_damaged_on_the_way_is_refused_by_s3_and_nothing_is_stored(
     files: FileServer, s3: Any, http: httpx.Client, bucket: str
 ) -> None:
-    """One bit of part 2 flips after its SHA-256 checksum was computed, as on a faulty link."""
+    """One bit of part 2 flips after its CRC32 checksum was computed, as on a faulty link."""
 
     def damage(request: Any, **_: Any) -> None:
         if "partNumber=2" in request.url:
