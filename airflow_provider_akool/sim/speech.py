@@ -29,10 +29,10 @@ CLAUSE_PAUSE = 0.2  # seconds, after , ; : and their CJK forms
 SENTENCE_PAUSE = 0.45  # seconds, after . ! ? and their CJK forms, and at line breaks
 MIN_SECONDS = 0.3
 
-_SENTENCE_END = set(".!?。！？…\n")
-_CLAUSE_END = set(",;:、，；：—–")
+_SENTENCE_END = set(".!?。！？…\n")  # noqa: RUF001 - CJK and non-ASCII forms on purpose
+_CLAUSE_END = set(",;:、，；：—–")  # noqa: RUF001 - CJK and non-ASCII forms on purpose
 _VOWELS = {
-    "latin": set("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœāēīōūăąęěįıőűų"),
+    "latin": set("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœāēīōūăąęěįıőűų"),  # noqa: RUF001 - CJK and non-ASCII forms on purpose
     "cyrillic": set("аеёиоуыэюяіїєў"),
     "greek": set("αεηιουωάέήίόύώϊϋΐΰ"),
 }
