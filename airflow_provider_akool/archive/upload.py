@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,7 +27,7 @@ from airflow_provider_akool.archive.errors import UploadError
 from airflow_provider_akool.archive.parts import PartPlan
 
 # The per-part checksum S3 verifies (the module docstring says why not SHA-256).
-PART_CHECKSUM = "CRC32"
+PART_CHECKSUM: Final = "CRC32"
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
