@@ -32,7 +32,7 @@ test: lint test-fast
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# The end-to-end DAG with `airflow dags test` against akool-sim and a moto S3 server (~1 min).
+# The end-to-end DAG with `airflow dags test` against akool-sim and SeaweedFS as the S3 (~1 min).
 demo: venv
 	$(BIN)/python -m airflow_provider_akool.demo
 
