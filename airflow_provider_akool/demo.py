@@ -148,7 +148,7 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
     finally:
         for child in reversed(children):
             notes = child.stop()
-            if any("ALIVE" in n or "SIGKILL" in n for n in notes):
+            if any("ALIVE" in n or n.endswith("SIGKILLed") for n in notes):  # beyond its stop signal
                 print(f"{child.name}: {'; '.join(notes)}", file=sys.stderr)
         print(f"\nstopped by PID: {', '.join(f'{c.name} {c.pid}' for c in children) or 'nothing'}")
         elapsed = time.monotonic() - started

@@ -79,7 +79,7 @@ def start_postgres(home: Path, env: dict[str, str]) -> tuple[Managed, str]:
 
 
 def _create_database(port: int) -> None:
-    import psycopg2
+    import psycopg2  # type: ignore[import-untyped]  # no stubs in the lock
 
     deadline = time.monotonic() + 30
     while True:  # the port opens a moment before the server accepts logins

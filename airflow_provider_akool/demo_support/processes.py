@@ -89,14 +89,16 @@ class Managed:
         return notes
 
 
-def start(name: str, command: list[str], *, env: dict[str, str], logs: Path, user: str | None = None) -> Managed:
-    """Start ``command`` with stdout and stderr going to ``logs/<name>.log`` (as ``user`` if given)."""
+def start(
+    name: str, command: list[str], *, env: dict[str, str], logs: Path, user: str | None = None, cwd: Path | None = None
+) -> Managed:
+    """Start ``command`` with stdout and stderr going to ``logs/<name>.log`` (as ``user``, in ``cwd`` if given)."""
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     sink: IO[bytes] = log.open("ab")
     try:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   user=user)
+                                   user=user, cwd=cwd)
     finally:
         sink.close()  # the child has its own descriptor
     return Managed(name, process, log)
@@ -159,4 +161,7 @@ def s3_client(endpoint_url: str) -> Any:
 
     from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
 
-    return boto3.client("s3", endpoint_url=endpoint_url, **SeaweedS3.boto3_credentials())
+    keys = SeaweedS3.boto3_credentials()
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=keys["region_name"],
+                        aws_access_key_id=keys["aws_access_key_id"],
+                        aws_secret_access_key=keys["aws_secret_access_key"])
