@@ -113,6 +113,14 @@ class CeleryRun(Run):
         return child
 
     def execute(self) -> None:
+        import importlib.util
+
+        for module, why in (("psycopg2", "the metadata DB"), ("asyncpg", "Airflow 3's async engine on PostgreSQL"),
+                            ("redis", "the Celery broker"), ("airflow.providers.celery", "CeleryExecutor")):
+            if importlib.util.find_spec(module.split(".")[0]) is None or (
+                "." in module and importlib.util.find_spec(module) is None
+            ):
+                raise E2EError(f"{module} is not installed ({why}): make venv installs the celery extra")
         home = self.home
         port = free_port()
         base_env = dict(_environment(home, port, home))
