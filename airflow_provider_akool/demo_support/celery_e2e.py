@@ -66,7 +66,7 @@ def _celery_environment(home: Path, port: int, dags: Path, db_url: str, broker: 
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
         "AIRFLOW__CELERY__BROKER_URL": broker,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url.replace("+psycopg2", "", 1),
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,  # with +psycopg2: a bare postgresql:// means psycopg 3
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_provider_akool.demo_support.hostname.worker_hostname",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
