@@ -59,6 +59,10 @@ def start_postgres(home: Path, env: dict[str, str]) -> tuple[Managed, str]:
         entry = pwd.getpwnam(user)
         os.chown(data, entry.pw_uid, entry.pw_gid)
         home.chmod(home.stat().st_mode | 0o011)  # mkdtemp makes it 0700: let that user reach its directory
+        closed = [str(p) for p in home.resolve().parents if not p.stat().st_mode & 0o001]
+        if closed:
+            raise RuntimeError(f"PostgreSQL runs as {user} here, who cannot reach {home}: {closed[0]} is not "
+                               "world-searchable (use a directory under the system temp dir)")
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / "initdb.log").open("wb") as sink:

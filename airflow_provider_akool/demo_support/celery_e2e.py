@@ -282,7 +282,7 @@ class CeleryRun(Run):
             victim = self.workers[host]
             tree = [p.pid for p in victim.tree()]
             killed_at = time.monotonic()
-            notes = victim.stop(kill=True)
+            notes = victim.kill_tree()
             self.say(f"- SIGKILLed {host} (retell[{index}] running there; open sessions {open_at_kill}): "
                      f"{len(tree)} PIDs {tree}; {'; '.join(n for n in notes if 'ALIVE' in n) or 'all gone'}")
             self.check(f"kill run: {host}'s whole process tree was SIGKILLed while retell[{index}] spoke",

@@ -64,6 +64,19 @@ class Managed:
         except psutil.NoSuchProcess:
             return []
 
+    def kill_tree(self) -> list[str]:
+        """A crash of the whole tree: SIGKILL to every recorded PID at once, deepest first, so no
+        process outlives its parent long enough to react (a task's SIGTERM handler, for one)."""
+        tree = self.tree()
+        for proc in reversed(tree):  # psutil lists descendants after their ancestors
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        gone, alive = psutil.wait_procs(tree, timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1)
+        self.stopped = [f"{p.pid}: SIGKILLed" for p in gone] + [f"{p.pid}: STILL ALIVE" for p in alive]
+        return self.stopped
+
     def stop(self, grace: float = 10.0, *, kill: bool = False) -> list[str]:
         """Stop the recorded tree by PID: ``stop_signal`` (SIGKILL with ``kill``) to the root, then to
         each survivor, then SIGKILL; returns one line per PID saying how it ended."""
