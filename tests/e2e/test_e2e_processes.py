@@ -58,3 +58,34 @@ def test_e2e_servers_start_on_loopback_and_stop_cleanly(tmp_path: Path) -> None:
     # SeaweedFS ignores SIGTERM while it starts: it is SIGKILLed by PID, and nothing of it is left.
     assert s3_notes and all("SIGKILL" in n for n in s3_notes), s3_notes
     assert not [pid for pid in s3_tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+# A parent whose child writes a file as soon as it sees its parent gone (as a task process closes its
+# session when its supervisor dies): a crash of the whole tree must give the child no such moment.
+ORPHAN_AWARE = """
+import os, subprocess, sys, time
+child = '''
+import os, sys, time
+parent = os.getppid()
+print("ready", flush=True)
+while os.getppid() == parent:
+    time.sleep(0.01)
+open(sys.argv[1], "w").write("reacted")
+'''
+subprocess.Popen([sys.executable, "-c", child, sys.argv[1]])
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_e2e_kill_tree_gives_no_process_the_chance_to_react_to_its_parents_death(tmp_path: Path) -> None:
+    marker = tmp_path / "reacted"
+    child = start("crashing", [sys.executable, "-c", ORPHAN_AWARE, str(marker)], env={}, logs=tmp_path)
+    assert wait_until(lambda: len(child.tree()) == 2 and "ready" in child.log.read_text(), 20.0), "timed out"
+    pids = [p.pid for p in child.tree()]
+
+    notes = child.kill_tree()
+
+    assert len(notes) == 2 and all(n.endswith("SIGKILLed") for n in notes), notes
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not marker.exists(), "a child outlived its parent long enough to react"
