@@ -94,9 +94,10 @@ def _long_scripts(path: Path, base: list[str], rounds: int) -> list[str]:
 class CeleryRun(Run):
     """The distributed run: backends, components, the clean run and the kill run, and the checks."""
 
-    def __init__(self, home: Path, timeout: float, dags: Path, *, kill: bool) -> None:
+    def __init__(self, home: Path, timeout: float, dags: Path, *, kill: bool, pool_slots: int = POOL_SLOTS) -> None:
         super().__init__(home, timeout, dags)
         self.kill = kill
+        self.pool_slots = pool_slots
         self.backends: list[Managed] = []
         self.workers: dict[str, Managed] = {}
         self.timings: dict[str, float] = {}
@@ -162,10 +163,10 @@ class CeleryRun(Run):
         db = PgMeta(db_url)
         api = f"http://127.0.0.1:{port}/api/v2"
         wait_until("the API server", lambda: _api_ready(api), self.left(240))
-        _api(api, "POST", "/pools", {"name": "akool_sessions", "slots": POOL_SLOTS,
+        _api(api, "POST", "/pools", {"name": "akool_sessions", "slots": self.pool_slots,
                                      "description": "Akool streaming sessions"})
         wait_until("the DAG to be parsed by the dag-processor", db.dag_parsed, self.left(180))
-        self.say(f"  the API server answers; the DAG is parsed; pool akool_sessions has {POOL_SLOTS} slots")
+        self.say(f"  the API server answers; the DAG is parsed; pool akool_sessions has {self.pool_slots} slots")
 
         urls, scripts = _inputs(self.source_dags)
         clean = self.clean_run(api, db, sim_url, s3, urls, scripts)
@@ -318,8 +319,8 @@ class CeleryRun(Run):
                    "" if said else f"no retry log under {logs}")
         if closed:
             self.timings["kill -> leaked session closed"] = max(after for _, _, after in closed)
-        self.check(f"kill run: the sim's open sessions never exceeded the pool ({POOL_SLOTS})",
-                   sampler.peak <= POOL_SLOTS and sampler.samples > 0,
+        self.check(f"kill run: the sim's open sessions never exceeded the pool ({self.pool_slots})",
+                   sampler.peak <= self.pool_slots and sampler.samples > 0,
                    f"peak {sampler.peak} over {sampler.samples} samples")
         self.invariants("kill run", sim_url=sim_url, s3=s3, prefix=prefix, urls=kill_urls, scripts=scripts,
                         run_ok=final == "success", killed=frozenset(sid for sid, _, _ in closed))
@@ -335,12 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="akool_end_to_end on CeleryExecutor, PostgreSQL, Redis, SeaweedFS.")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole run")
     parser.add_argument("--no-kill", action="store_true", help="only the clean run (no worker kill)")
+    parser.add_argument("--pool-slots", type=int, default=POOL_SLOTS, help="akool_sessions pool size")
     parser.add_argument("--keep-home", action="store_true")
     parser.add_argument("--dags-folder", default="dags", help="where akool_end_to_end.py and data/ are")
     args = parser.parse_args(argv)
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="akool-e2e-celery-"))
-    run = CeleryRun(home, args.timeout, Path(args.dags_folder).resolve(), kill=not args.no_kill)
+    run = CeleryRun(home, args.timeout, Path(args.dags_folder).resolve(), kill=not args.no_kill,
+                    pool_slots=args.pool_slots)
     print(f"AIRFLOW_HOME {home}", flush=True)
     error: str | None = None
     try:
