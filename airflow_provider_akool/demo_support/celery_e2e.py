@@ -143,6 +143,14 @@ class CeleryRun(Run):
             {"conn_type": "akool", "host": sim_url, "password": "sim-api-key", "extra": {"stream_type": "sim"}}
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
+        # The executor's module imports Celery internals that Celery releases have dropped: fail here,
+        # with Python's own message, rather than with a scheduler that dies in the background.
+        executor = "airflow.providers.celery.executors.celery_executor_utils"
+        probe = subprocess.run([sys.executable, "-c", f"import {executor}"], env=env, capture_output=True, text=True,
+                               timeout=120, check=False)
+        if probe.returncode != 0:
+            last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+            raise E2EError(f"CeleryExecutor cannot be imported with the installed Celery: {last}")
         migrate = start("db-migrate", [venv_command("airflow"), "db", "migrate"], env=env, logs=home / "logs")
         self.children.append(migrate)
         try:
