@@ -35,7 +35,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -101,35 +100,12 @@ def start_source() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-class _WeedFlags:
-    """Stands in for ``subprocess`` inside ``seaweedfs.py`` while it starts weed, adding flags.
-
-    Workaround until the launcher passes them: weed derives the S3 gRPC port as S3 port + 10000
-    (invalid above 55535) and binds fixed ports for its Iceberg (8181) and Lance (9101)
-    listeners, so a second weed on the machine (another test run, the demo) fails to start.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(subprocess, name)
-
-    @staticmethod
-    def Popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            grpc_port = sock.getsockname()[1]
-        flags = [f"-s3.port.grpc={grpc_port}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        return subprocess.Popen([*command, *flags], **kwargs)
-
-
 def start_seaweed(workdir: str) -> Any:
-    """``SeaweedS3.start`` with the flags of :class:`_WeedFlags` (same workaround as tests/s3_support.py)."""
     from pathlib import Path
-    from unittest import mock
 
-    from airflow_provider_akool.demo_support import seaweedfs
+    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
 
-    with mock.patch.object(seaweedfs, "subprocess", _WeedFlags()):
-        return seaweedfs.SeaweedS3.start(Path(workdir))
+    return SeaweedS3.start(Path(workdir))
 
 
 # ------------------------------------------------------------------------ workers (subprocess) --

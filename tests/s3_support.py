@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from airflow_provider_akool.demo_support import seaweedfs
 from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
 
 AWS_CONN_ID = "aws_archive_test"
@@ -50,32 +45,6 @@ class S3Server:
         )
 
 
-class _WeedFlags:
-    """Stands in for ``subprocess`` inside ``seaweedfs.py`` while it starts weed, adding flags.
-
-    Workaround until the launcher passes them: weed derives the S3 gRPC port as S3 port + 10000
-    (invalid above 55535) and binds fixed ports for its Iceberg (8181) and Lance (9101)
-    listeners, so a second weed on the machine (another test run, the demo) fails to start.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(subprocess, name)
-
-    @staticmethod
-    def Popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            grpc_port = sock.getsockname()[1]
-        flags = [f"-s3.port.grpc={grpc_port}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        return subprocess.Popen([*command, *flags], **kwargs)
-
-
-def start_seaweed(workdir: Path) -> SeaweedS3:
-    """``SeaweedS3.start`` with the flags of :class:`_WeedFlags`."""
-    with mock.patch.object(seaweedfs, "subprocess", _WeedFlags()):
-        return SeaweedS3.start(workdir)
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1 with a free port, for the whole session."""
@@ -90,7 +59,7 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A SeaweedFS S3 server on 127.0.0.1 for the whole session, stopped by PID (SIGKILL)."""
-    with start_seaweed(tmp_path_factory.mktemp("seaweedfs")) as weed:
+    with SeaweedS3.start(tmp_path_factory.mktemp("seaweedfs")) as weed:
         credentials = weed.boto3_credentials()
         yield S3Server(
             weed.endpoint_url,
