@@ -15,7 +15,12 @@ from airflow_provider_akool._compat import AirflowException, AirflowFailExceptio
 
 # The default cost cap (4 h of pre-charged session time), from a light module shared with
 # streaming.planning: parsing a DAG does not import the streaming package.
-from airflow_provider_akool._session_caps import DEFAULT_MAX_TOTAL_SESSION_SECONDS, check_session_cap
+from airflow_provider_akool._session_caps import (
+    CONFIRMATION_RULES,
+    DEFAULT_MAX_TOTAL_SESSION_SECONDS,
+    RetellingInputError,
+    check_session_cap,
+)
 from airflow_provider_akool.operators._worker_runtime import (
     PROCESS_STOPPING,
     install_sigterm,
@@ -61,9 +66,19 @@ class AkoolRetellingSessionOperator(BaseOperator):
     killed try when the retry, or a clear by hand, starts (see ``operators/_session_ledger.py``). A
     successful try deletes its entry.
 
+    Timing (``docs/guides/retelling.md``): the run measures the avatar's real speaking rate from its
+    audio events; before each segment it checks that the segment will finish before the session runs
+    out, else it goes on in a new session sized from the measured rate. A segment cut short (the
+    session ended, the avatar left, the channel closed) is spoken again, whole, in a new session, in
+    at most ``max_segment_attempts`` sessions. Without audio events, the avatar's echo of the text or
+    a conservative bound tells when a segment is over; segments known by the bound alone are
+    *unconfirmed* (``require_confirmation``).
+
     Cost cap: a plan needing more than ``max_sessions`` sessions or more than
     ``max_total_session_seconds`` of pre-charged session time in total is refused before any API
-    call (AirflowFailException naming the cap, the planned and the allowed numbers).
+    call (AirflowFailException naming the cap, the planned and the allowed numbers). Sessions opened
+    later, to roll over or to recover a cut segment, count too: one that would exceed a cap is not
+    opened, and the task fails without retry.
 
     XCom: ``session_ids`` (every session opened so far) and ``session_id`` (the latest) are pushed
     the moment a session exists; ``orphan_candidates`` when a lost create response could not be
@@ -91,9 +106,14 @@ class AkoolRetellingSessionOperator(BaseOperator):
         block as it is (templated). They override the connection extra ``speech_rates`` for the
         task's ``language``, which overrides the defaults (``docs/guides/speech-rates.md``).
     :param max_sessions: most sessions one task may open; None: no cap (the default).
-    :param max_total_session_seconds: most pre-charged session time (the sum of the planned session
+    :param max_total_session_seconds: most pre-charged session time (the sum of the session
         durations) one task may use; default 14400 (4 h, about 160,000 characters of English or 48,000
         of Chinese at speed 1.0); None: no cap.
+    :param max_segment_attempts: most sessions one segment may be tried in (a cut segment is spoken
+        again, whole, in a new session); default 3.
+    :param require_confirmation: what a segment spoken by estimate alone (no ``audio_end``, no echo)
+        does: ``"warn"`` (default: a task-log warning, counted in the transcript's ``totals``),
+        ``"fail"`` (the task fails without retry after its sessions are closed), ``"off"``.
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
@@ -130,12 +150,23 @@ class AkoolRetellingSessionOperator(BaseOperator):
         max_sessions: int | None = None,
         max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
         speech_rates: dict[str, Any] | str | None = None,
+        max_segment_attempts: int = 3,
+        require_confirmation: str = "warn",
         akool_conn_id: str = "akool_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.max_sessions = check_session_cap("max_sessions", max_sessions)
         self.max_total_session_seconds = check_session_cap("max_total_session_seconds", max_total_session_seconds)
+        self.max_segment_attempts = check_session_cap("max_segment_attempts", max_segment_attempts)
+        if self.max_segment_attempts is None:
+            raise RetellingInputError("max_segment_attempts: must be a whole number >= 1 (got None)")
+        rule = require_confirmation.strip().lower() if isinstance(require_confirmation, str) else None
+        if rule not in CONFIRMATION_RULES:
+            raise RetellingInputError(
+                f"require_confirmation: must be one of {', '.join(CONFIRMATION_RULES)} (got {require_confirmation!r})"
+            )
+        self.require_confirmation = rule
         self.avatar_id = avatar_id
         self.scripts = scripts
         self.voice_id = voice_id
@@ -160,7 +191,6 @@ class AkoolRetellingSessionOperator(BaseOperator):
     def _build_runner(self, progress: _TaskProgress, hook: AkoolHook) -> RetellingRunner:
         """Validated, planned and within the cost caps; else AirflowFailException naming the field,
         before anything is created."""
-        from airflow_provider_akool.streaming.planning import check_session_budget
         from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
         from airflow_provider_akool.streaming.speech import language_rates
 
@@ -189,12 +219,13 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 segment_timeout=self.segment_timeout,
                 ready_timeout=self.ready_timeout,
                 speech_rates=speech_rates,
+                max_sessions=self.max_sessions,
+                max_total_session_seconds=self.max_total_session_seconds,
+                max_segment_attempts=int(self.max_segment_attempts or 1),
+                require_confirmation=self.require_confirmation,  # type: ignore[arg-type]  # checked above
             )
-            runner = RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
-            check_session_budget(
-                runner.plans, max_sessions=self.max_sessions, max_total_session_seconds=self.max_total_session_seconds
-            )
-            return runner
+            # Plans, and refuses a plan over the caps, before anything is created.
+            return RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
         except ValueError as exc:
             raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
 
@@ -258,9 +289,16 @@ class AkoolRetellingSessionOperator(BaseOperator):
         manifest: dict[str, Any] = result.to_manifest()
         totals = manifest["totals"]
         self.log.info(
-            "Done: %d/%d segment(s) spoken in %d session(s), %.1f s",
+            "Done: %d/%d segment(s) spoken in %d session(s), %.1f s; completion %s; %d cut and spoken again, "
+            "%d rollover(s)",
             totals["spoken"], totals["segments"], totals["sessions"], manifest["wall_seconds"] or 0.0,
+            totals["by_completion"], totals["recovered"], totals["rollovers"],
         )
+        if totals["unconfirmed"] and self.require_confirmation == "warn":
+            self.log.warning(
+                "%d segment(s) are UNCONFIRMED: the avatar sent no audio_end and no echo for them, so their "
+                "end was estimated (require_confirmation='fail' fails the task instead)", totals["unconfirmed"],
+            )
         return manifest
 
     async def _run(self, runner: RetellingRunner, config: ClientConfig) -> RetellingResult:
@@ -363,6 +401,7 @@ def _final_errors() -> tuple[type[BaseException], ...]:
     """Failures a retry cannot fix: the account, the request or the avatar's answer to set-params."""
     from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError, AkoolRequestError
     from airflow_provider_akool.operators.fail_fast import account_error_types
+    from airflow_provider_akool.streaming.runner import SessionCapReachedError, UnconfirmedSpeechError
     from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
 
     return (
@@ -371,4 +410,6 @@ def _final_errors() -> tuple[type[BaseException], ...]:
         AkoolNotFoundError,
         AkoolRequestError,
         SetParamsRejectedError,
+        SessionCapReachedError,
+        UnconfirmedSpeechError,
     )

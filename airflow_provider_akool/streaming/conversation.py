@@ -34,6 +34,7 @@ from airflow_provider_akool.streaming.transcript import (
     SegmentRecord,
     SessionRecord,
 )
+from airflow_provider_akool.streaming.transports.base import Transport
 from airflow_provider_akool.streaming.transports.factory import create_transport
 
 __all__ = ["CUT", "DONE", "ROLLOVER", "Conversation", "SegmentAttemptsExhaustedError"]
@@ -54,6 +55,7 @@ class Conversation:
     on_spoken: Callable[[SegmentRecord], None]
     clock: Callable[[], float]
     evidence_in_run: bool = False
+    transport_factory: Callable[[str, dict[str, Any]], Transport] = create_transport
 
     def _timings(self) -> SpeakerTimings:
         s = self.settings
@@ -68,7 +70,7 @@ class Conversation:
 
     async def run(self, credentials: dict[str, Any], params: SetParams) -> str:
         s = self.settings
-        transport = create_transport(s.stream_type, credentials)
+        transport = self.transport_factory(s.stream_type, credentials)
         try:
             try:
                 await asyncio.wait_for(transport.connect(), timeout=s.join_timeout)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -55,6 +56,7 @@ from airflow_provider_akool.streaming.transcript import (
     SegmentRecord,
     SessionRecord,
 )
+from airflow_provider_akool.streaming.transports.factory import create_transport
 
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AsyncAkoolClient
@@ -129,16 +131,6 @@ class RetellingRunner:
     ) -> None:
         self.settings = s = settings.checked()
         self.segments = normalise_scripts(scripts)
-        #: The plan at the configured rates: what the caps are checked against before anything is
-        #: created. Sessions are sized as the run goes, from the rates it measures.
-        self.plans: list[SessionPlan] = plan_sessions(
-            self.segments, speed=s.speed, duration=s.duration, policy=s.duration_policy
-        )
-        check_session_budget(
-            self.plans, max_sessions=s.max_sessions, max_total_session_seconds=s.max_total_session_seconds
-        )
-        for plan in self.plans:
-            self._create_body(plan.duration)  # AkoolRequestError names the field, before any call
         self._observer: RetellingObserver = observer or NullObserver()
         self._clock = clock
         self._monotonic = monotonic
@@ -153,6 +145,18 @@ class RetellingRunner:
             max_total_session_seconds=s.max_total_session_seconds,
             meter=RateMeter(model=s.speech),
         )
+        #: The plan at the configured rates, each session sized as the run would size it before
+        #: knowing the avatar: what the caps are checked against before anything is created. The
+        #: run sizes its sessions as it goes, from the rates it measures.
+        self.plans: list[SessionPlan] = [
+            dataclasses.replace(plan, duration=self.rollover.next_duration([seg.text for seg in plan.segments]))
+            for plan in plan_sessions(self.segments, speed=s.speed, duration=s.duration, policy=s.duration_policy)
+        ]
+        check_session_budget(
+            self.plans, max_sessions=s.max_sessions, max_total_session_seconds=s.max_total_session_seconds
+        )
+        for plan in self.plans:
+            self._create_body(plan.duration)  # AkoolRequestError names the field, before any call
         records = [seg for plan in self.plans for seg in plan.segments]
         self.result = RetellingResult(
             settings=s.summary(),
@@ -317,6 +321,7 @@ class RetellingRunner:
             on_spoken=self._spoken,
             clock=self._clock,
             evidence_in_run=self._evidence_in_run,
+            transport_factory=create_transport,  # looked up here, so a test or benchmark can wrap it
         )
         cancelled = False
         try:

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from airflow_provider_akool._session_caps import DEFAULT_MAX_TOTAL_SESSION_SECONDS, check_session_cap
+from airflow_provider_akool._session_caps import (
+    CONFIRMATION_RULES,
+    DEFAULT_MAX_TOTAL_SESSION_SECONDS,
+    check_session_cap,
+)
 from airflow_provider_akool.streaming.planning import (
     Duration,
     DurationPolicy,
@@ -26,8 +30,7 @@ from airflow_provider_akool.streaming.transports.factory import check_stream_typ
 __all__ = ["CONFIRMATION_RULES", "RetellingSettings", "check_confirmation_rule"]
 
 ConfirmationRule = Literal["warn", "fail", "off"]
-_RULES: tuple[ConfirmationRule, ...] = ("warn", "fail", "off")
-CONFIRMATION_RULES: tuple[str, ...] = _RULES
+_RULES: tuple[ConfirmationRule, ...] = ("warn", "fail", "off")  # CONFIRMATION_RULES, typed
 
 
 def check_confirmation_rule(value: Any) -> ConfirmationRule:
