@@ -98,7 +98,7 @@ class Conversation:
         while self.queue:
             record = self.queue[0]
             events = self.rollover.session_events(speaker.audio_events_seen, finished)
-            if not self.rollover.fits(self.timer, record.text, events):
+            if not self.rollover.fits(self.timer, record.text, events, speaker.send_seconds(record.text)):
                 if finished == 0:  # not even the first fits (a slow join): counts as an attempt
                     record.session_id = session_id
                     record.end_attempt(ATTEMPT_NOT_SENT, "too little session time left after joining")

@@ -106,9 +106,14 @@ class Rollover:
             return True
         return False if finished_in_session else self.audio_events
 
-    def fits(self, timer: SessionTimer, text: str, audio_events: bool | None) -> bool:
-        """Whether ``text`` will be over, with the margin, before the session runs out."""
-        return self.need_seconds(text, audio_events) + self.margin_seconds <= timer.remaining()
+    def fits(self, timer: SessionTimer, text: str, audio_events: bool | None, send_seconds: float = 0.0) -> bool:
+        """Whether ``text`` will be over, with the margin, before the session runs out.
+
+        ``send_seconds``: real seconds sending it takes at the transport's byte rate (the avatar
+        starts once it has the whole text).
+        """
+        sending = send_seconds * self.time_scale
+        return self.need_seconds(text, audio_events) + sending + self.margin_seconds <= timer.remaining()
 
     # --- the next session ---------------------------------------------------------------------
 

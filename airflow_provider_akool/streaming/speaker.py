@@ -119,6 +119,12 @@ class Speaker:
         """True once the avatar showed, in this session, that it takes segments (an event or an echo)."""
         return self._events_seen or self._echo_seen
 
+    def send_seconds(self, text: str) -> float:
+        """Real seconds the transport's byte rate needs to send ``text`` (chat envelopes included)."""
+        size = len(text.encode("utf-8", "replace"))
+        chunks = 1 + size // max(1, self._transport.limits.max_message_bytes // 2)
+        return (size + 120 * chunks) / self._transport.limits.bytes_per_second
+
     # --- set-params ---------------------------------------------------------------------------
 
     async def configure(self, params: SetParams) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from session_support import AVATAR, VOICE, async_client, session_of
 
 from airflow_provider_akool.sim.runner import SimServer
-from airflow_provider_akool.streaming.errors import AvatarNotReadyError, TransportClosedError
+from airflow_provider_akool.streaming.errors import AvatarNotReadyError
 from airflow_provider_akool.streaming.runner import RetellingFailedError, RetellingRunner, RetellingSettings
 from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
 
