@@ -138,3 +138,20 @@ def filter_transport(
 def iter_attempts(result: RetellingResult) -> Iterator[dict[str, Any]]:
     for segment in result.segments:
         yield from segment.attempts
+
+
+async def wait_speaking(sim: SimServer, runner: RetellingRunner, sessions_seen: int = 0) -> str:
+    """Wait until the avatar is in the middle of a segment in the run's session number
+    ``sessions_seen`` (0-based); return that session's id."""
+    import asyncio
+
+    from session_support import session_of
+
+    for _ in range(1000):
+        ids = runner.open_session_ids
+        if ids and len(runner.result.sessions) > sessions_seen:
+            segments = (await asyncio.to_thread(session_of, sim, ids[0]))["segments"]
+            if segments and segments[-1]["ended_at"] is None:
+                return ids[0]
+        await asyncio.sleep(0.005)
+    raise AssertionError("the avatar never started speaking")
