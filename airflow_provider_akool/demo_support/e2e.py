@@ -219,7 +219,8 @@ class Run:
                           aws_access_key_id="e2e", aws_secret_access_key="e2e")  # noqa: S106 - moto
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key", "extra": {"stream_type": "sim"}}
+            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
+             "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
             {"conn_type": "aws", "login": "e2e", "password": "e2e",

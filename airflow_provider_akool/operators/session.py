@@ -55,6 +55,19 @@ def _parse_json(value: Any, field: str) -> Any:
     return value
 
 
+def _sim_time_scale(value: Any, conn_id: str) -> float:
+    """The connection extra ``sim_time_scale`` (akool-sim's ``--time-scale``; 1 when unset)."""
+    if value is None:
+        return 1.0
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = 0.0
+    if isinstance(value, bool) or not scale > 0 or scale != scale or scale == float("inf"):
+        raise RetellingInputError(f"connection {conn_id!r} extra sim_time_scale: must be a number > 0 (got {value!r})")
+    return scale
+
+
 class AkoolRetellingSessionOperator(BaseOperator):
     """Have an Akool streaming avatar speak ``scripts`` verbatim (retelling mode) and return a transcript.
 
@@ -223,6 +236,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 max_total_session_seconds=self.max_total_session_seconds,
                 max_segment_attempts=int(self.max_segment_attempts or 1),
                 require_confirmation=self.require_confirmation,  # type: ignore[arg-type]  # checked above
+                time_scale=_sim_time_scale(hook.sim_time_scale, self.akool_conn_id),
             )
             # Plans, and refuses a plan over the caps, before anything is created.
             return RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
