@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=float, default=defaults.time_scale,
                         help="simulated seconds per real second")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--profile", default=defaults.profile,
+                        help="data-channel behaviour preset (default, hostile, no_audio_events, ...; see docs/sim.md)")
     parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate)
     parser.add_argument("--fault-kinds", default=None, help="comma-separated subset of the fault kinds")
     parser.add_argument("--api-key", default=defaults.api_key)
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, object] = {
         "time_scale": args.time_scale,
         "seed": args.seed,
+        "profile": args.profile,
         "fault_rate": args.fault_rate,
         "api_key": args.api_key,
         "client_id": args.client_id,

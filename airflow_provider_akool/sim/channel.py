@@ -2,7 +2,8 @@
 
 One text frame is one data-channel packet (UTF-8 JSON, protocol v2). The avatar joins after a
 delay, acks commands, reassembles chat chunks, speaks them (audio_start, bot text, audio_end after
-a speaking time derived from length and speed), honours interrupt and leaves when the session ends.
+a speaking time from the sim's own model, sim/speaking.py), honours interrupt and leaves when the
+session ends. Where the docs leave the behaviour open, the config's profile fields choose it.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import asyncio
 import contextlib
 import hmac
 import json
-import math
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from . import netdrop
 from .channel_limits import ChannelLimiter
+from .delivery import LossyDelivery
 from .sessions import Session
+from .speaking import check_params, plan_utterance, split_pieces
 from .state import SimState
 
 AVATAR_IDENTITY = "akool-avatar"
-BOT_PIECE_CHARS = 300
 _CLOSE_NORMAL, _CLOSE_UNAUTHORIZED, _CLOSE_NOT_FOUND, _CLOSE_GONE, _CLOSE_REPLACED = 1000, 4401, 4404, 4410, 4409
 
 
@@ -36,15 +37,6 @@ def _peek_mid(data: bytes) -> Any:
     except ValueError:
         return None
     return value.get("mid") if isinstance(value, dict) else None
-
-
-def split_pieces(text: str) -> list[str]:
-    """Bot text in several pieces (at least 3 when long enough), each at most BOT_PIECE_CHARS."""
-    if len(text) <= 1:
-        return [text]
-    count = max(min(3, len(text)), math.ceil(len(text) / BOT_PIECE_CHARS))
-    step = math.ceil(len(text) / count)
-    return [text[i : i + step] for i in range(0, len(text), step)]
 
 
 class AvatarPeer:
@@ -68,6 +60,12 @@ class AvatarPeer:
         self.speaking = False
         self.interrupted = asyncio.Event()
         self.segment: dict[str, Any] | None = None
+        self.cut_by: str | None = None  # why the current segment is being stopped
+        self.ending = False  # session over, the avatar finishes its segment (session_end="finish")
+        self.segment_done = asyncio.Event()
+        self.delivery = LossyDelivery(cfg.seed, session.session_id, session.channel["connects"])
+        self._held: bytes | None = None  # a packet that arrives after the next one
+        self._release: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._fallback_close: asyncio.Task[None] | None = None
 
@@ -79,7 +77,10 @@ class AvatarPeer:
             await self._read()
         finally:
             self.closed = True
-            self._finish_segment(interrupted=True)
+            self._finish_segment("disconnect")
+            self._discard_queued("disconnect")
+            if self._release is not None:
+                tasks.append(self._release)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -88,7 +89,9 @@ class AvatarPeer:
         """The avatar leaves (if it had joined) and the sim closes the socket."""
         if self.closed:
             return
-        self._finish_segment(interrupted=True)
+        cut_by = "session_end" if code == _CLOSE_NORMAL else "disconnect"
+        self._finish_segment(cut_by)
+        self._discard_queued(cut_by)
         if self.joined.is_set():
             await self.send({"v": 2, "type": "sim-participant", "pld": {"event": "left", "identity": AVATAR_IDENTITY}})
         self.closed = True
@@ -133,6 +136,10 @@ class AvatarPeer:
             ended.cancel()
             expiry.cancel()
         self.state.sessions.settle(self.session)
+        if self.state.config.session_end == "finish" and self.speaking:
+            self.ending = True  # nothing new is started; the current segment ends with audio_end
+            self._discard_queued("session_end")
+            await self.segment_done.wait()
         await self.shutdown(_CLOSE_NORMAL, "session ended")
 
     # ---- receiving ---------------------------------------------------------------------------
@@ -147,19 +154,48 @@ class AvatarPeer:
                 return
             text, raw = message.get("text"), message.get("bytes")
             data = text.encode() if isinstance(text, str) else (raw or b"")
-            reason = self.limiter.check(len(data))
-            if reason is not None:
-                mid = _peek_mid(data)
-                self.state.record_violation(self.session.session_id, reason, mid, len(data))
-                await self.send({"v": 2, "type": "sim-error", "pld": {"reason": reason, "mid": mid}})
-                continue
-            packet = self._parse(data)
-            if packet is None:
-                continue
-            if not self.joined.is_set() and self.state.config.pre_join_messages == "drop":
-                self._ignore("before_join", data)
-                continue
-            self.inbox.put_nowait(packet)
+            await self._transit(data)
+
+    async def _transit(self, data: bytes) -> None:
+        """The (possibly lossy) trip from the client to the avatar; a loss is never reported."""
+        cfg = self.state.config
+        verdict = self.delivery.verdict(cfg.packet_drop_rate, cfg.packet_reorder_rate, cfg.max_lost_packets,
+                                        cfg.max_reordered_packets, holding=self._held is not None)
+        if verdict == "lose":
+            self.session.channel["lost"] += 1
+            self._ignore("lost_in_transit", data)
+            return
+        if verdict == "hold":
+            self.session.channel["reordered"] += 1
+            self._held = data
+            self._release = asyncio.create_task(self._release_held())
+            return
+        await self._accept(data)
+        held, self._held = self._held, None
+        if held is not None:
+            await self._accept(held)
+
+    async def _release_held(self) -> None:
+        """A held packet with nothing behind it still arrives, just late."""
+        await self.state.clock.sleep(self.state.config.reorder_hold_seconds)
+        held, self._held = self._held, None
+        if held is not None:
+            await self._accept(held)
+
+    async def _accept(self, data: bytes) -> None:
+        reason = self.limiter.check(len(data))
+        if reason is not None:
+            mid = _peek_mid(data)
+            self.state.record_violation(self.session.session_id, reason, mid, len(data))
+            await self.send({"v": 2, "type": "sim-error", "pld": {"reason": reason, "mid": mid}})
+            return
+        packet = self._parse(data)
+        if packet is None:
+            return
+        if not self.joined.is_set() and self.state.config.pre_join_messages == "drop":
+            self._ignore("before_join", data)
+            return
+        self.inbox.put_nowait(packet)
 
     def _parse(self, data: bytes) -> dict[str, Any] | None:
         try:
@@ -194,7 +230,7 @@ class AvatarPeer:
         code, msg = self.state.config.ack_code, "OK"
         if cmd == "set-params":
             data = _obj(pld.get("data"))
-            problem = _check_params(data)
+            problem = check_params(data)
             if problem:
                 code, msg = 1003, problem
             if code == 1000:
@@ -226,39 +262,68 @@ class AvatarPeer:
         if last is not None and all(i in chunks for i in range(last + 1)):
             whole = "".join(chunks[i] for i in range(last + 1))
             del self.partial[key], self.final_idx[key]
+            if self.state.config.busy_chat == "interrupt":
+                self._stop_speaking("chat")  # the new chat cuts off the current one
             self.speech.put_nowait((mid, whole))
 
     def _interrupt(self) -> None:
-        while not self.speech.empty():
-            self.speech.get_nowait()
-        if self.speaking:
+        self._stop_speaking("interrupt")
+
+    def _stop_speaking(self, cause: str) -> None:
+        self._discard_queued(cause)
+        if self.speaking and not self.ending:
+            self.cut_by = cause
             self.interrupted.set()
+
+    def _discard_queued(self, cause: str) -> None:
+        """Chats taken in but never begun; listed in the state so a test sees what was lost."""
+        while not self.speech.empty():
+            mid, text = self.speech.get_nowait()
+            self.session.unspoken.append({"mid": mid, "text": text, "reason": cause,
+                                          "at": self.state.clock.now_ms()})
 
     # ---- speaking ----------------------------------------------------------------------------
 
     async def _speak(self) -> None:
+        cfg = self.state.config
         while True:
             mid, text = await self.speech.get()
+            if self.ending:
+                self.session.unspoken.append({"mid": mid, "text": text, "reason": "session_end",
+                                              "at": self.state.clock.now_ms()})
+                continue
             mode = self.params.get("mode", self.session.mode_type)
             reply = text if mode != 2 else f"(sim answer) You said: {text}"
+            index = len(self.session.segments)
+            plan = plan_utterance(reply, self.params, self.session, cfg, index)
+            own_mid = f"sim-{self.session.session_id[-6:]}-{index}"  # the avatar's own id for its reply
+            event_mid = mid if cfg.event_mid == "client" else own_mid
+            echo_mid = mid if cfg.bot_echo == "mid" else own_mid
             self.speaking = True
+            self.cut_by = None
             self.interrupted.clear()
-            self.segment = {"mid": mid, "text": reply, "started_at": self.state.clock.now_ms(),
-                            "ended_at": None, "interrupted": False}
+            self.segment_done.clear()
+            self.segment = {"index": index, "mid": mid, "text": reply, "started_at": self.state.clock.now_ms(),
+                            "ended_at": None, "interrupted": False, "cut_by": None,
+                            "planned_seconds": round(plan.seconds, 3), "language": plan.language,
+                            "speed": plan.speed, "voice": plan.voice, "voice_factor": round(plan.voice_factor, 4),
+                            "event_mid": event_mid if cfg.emit_audio_events else None,
+                            "echo_mid": echo_mid if cfg.bot_echo != "none" else None}
             self.session.segments.append(self.segment)
-            events = self.state.config.emit_audio_events
+            events = cfg.emit_audio_events
             if events:
-                await self.send({"v": 2, "type": "event", "mid": mid, "pld": {"event": "audio_start"}})
-            pieces = split_pieces(reply)
-            for i, piece in enumerate(pieces):
-                await self.send({"v": 2, "type": "chat", "mid": mid, "idx": i, "fin": i == len(pieces) - 1,
-                                 "pld": {"from": "bot", "text": piece}})
-            seconds = max(0.5, len(reply) / (15 * self._speed()))
-            interrupted = await self._wait_speaking(seconds)
-            self._finish_segment(interrupted)
+                await self.send({"v": 2, "type": "event", "mid": event_mid, "pld": {"event": "audio_start"}})
+            if cfg.bot_echo != "none":
+                pieces = split_pieces(reply)
+                for i, piece in enumerate(pieces):
+                    await self.send({"v": 2, "type": "chat", "mid": echo_mid, "idx": i,
+                                     "fin": i == len(pieces) - 1, "pld": {"from": "bot", "text": piece}})
+            interrupted = await self._wait_speaking(plan.seconds)
+            self._finish_segment((self.cut_by or "interrupt") if interrupted else None)
             self.speaking = False
             if events:
-                await self.send({"v": 2, "type": "event", "mid": mid, "pld": {"event": "audio_end"}})
+                await self.send({"v": 2, "type": "event", "mid": event_mid, "pld": {"event": "audio_end"}})
+            self.segment_done.set()
 
     async def _wait_speaking(self, seconds: float) -> bool:
         done = asyncio.create_task(self.state.clock.sleep(seconds))
@@ -270,32 +335,13 @@ class AvatarPeer:
             stop.cancel()
         return self.interrupted.is_set()
 
-    def _speed(self) -> float:
-        vparams = self.params.get("vparams")
-        for source in (vparams if isinstance(vparams, dict) else {}, self.session.voice_params):
-            speed = source.get("speed")
-            if isinstance(speed, int | float) and not isinstance(speed, bool) and speed > 0:
-                return float(speed)
-        return 1.0
-
-    def _finish_segment(self, interrupted: bool) -> None:
+    def _finish_segment(self, cut_by: str | None) -> None:
+        """Close the record of the current segment: whole (``cut_by`` None) or cut, and why."""
         if self.segment is not None and self.segment["ended_at"] is None:
             self.segment["ended_at"] = self.state.clock.now_ms()
-            self.segment["interrupted"] = interrupted
+            self.segment["interrupted"] = cut_by is not None
+            self.segment["cut_by"] = cut_by
         self.segment = None
-
-
-def _check_params(data: dict[str, Any]) -> str | None:
-    vparams = data.get("vparams")
-    if vparams is not None and not isinstance(vparams, dict):
-        return "vparams must be an object"
-    speed = (vparams or {}).get("speed")
-    if speed is not None and (not isinstance(speed, int | float) or not 0.8 <= speed <= 1.2):
-        return "vparams.speed must be between 0.8 and 1.2"
-    mode = data.get("mode")
-    if mode is not None and mode not in (1, 2):
-        return "mode must be 1 or 2"
-    return None
 
 
 def build_channel_router(state: SimState) -> APIRouter:

@@ -4,6 +4,9 @@
 - ``akool_sim_factory``: ``factory(config=None, **overrides) -> SimServer``, all stopped at teardown.
 - ``akool_sim_conn``: points the Airflow connection ``akool_default`` at ``akool_sim``.
 
+``--akool-sim-profile NAME`` (or ``AKOOL_SIM_PROFILE``) starts every fixture's sim under that
+data-channel profile, so a whole test suite can be re-run against another avatar behaviour.
+
 The sim itself is imported inside the fixtures: pytest loads this module in every project that
 installs the provider, including those without the ``sim`` extra (FastAPI, uvicorn).
 """
@@ -11,6 +14,7 @@ installs the provider, including those without the ``sim`` extra (FastAPI, uvico
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +27,27 @@ if TYPE_CHECKING:
 TEST_TIME_SCALE = 1000.0
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--akool-sim-profile", default=None,
+                     help="akool-sim data-channel profile for the akool_sim fixtures "
+                          "(default: $AKOOL_SIM_PROFILE, else 'default')")
+
+
+def _profile(config: pytest.Config) -> str:
+    chosen = config.getoption("--akool-sim-profile", default=None)
+    return str(chosen or os.environ.get("AKOOL_SIM_PROFILE") or "default")
+
+
 @pytest.fixture
-def akool_sim_factory() -> Iterator[Callable[..., SimServer]]:
+def akool_sim_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., SimServer]]:
     from .runner import SimServer
 
     servers: list[SimServer] = []
+    profile = _profile(pytestconfig)
 
     def factory(config: SimConfig | None = None, **overrides: Any) -> SimServer:
+        if config is None and "profile" not in overrides:
+            overrides = {"profile": profile, **overrides}
         server = SimServer(config, **overrides).start()
         servers.append(server)
         return server
@@ -40,10 +58,10 @@ def akool_sim_factory() -> Iterator[Callable[..., SimServer]]:
 
 
 @pytest.fixture
-def akool_sim() -> Iterator[SimServer]:
+def akool_sim(pytestconfig: pytest.Config) -> Iterator[SimServer]:
     from .runner import SimServer
 
-    with SimServer(time_scale=TEST_TIME_SCALE) as server:
+    with SimServer(time_scale=TEST_TIME_SCALE, profile=_profile(pytestconfig)) as server:
         yield server
 
 

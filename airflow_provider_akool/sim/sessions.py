@@ -36,8 +36,10 @@ class Session:
     closed_at: float | None = None
     ended_by: str | None = None  # "close" | "duration"
     segments: list[dict[str, Any]] = field(default_factory=list)
+    unspoken: list[dict[str, Any]] = field(default_factory=list)  # chats discarded before being begun
     channel: dict[str, Any] = field(
-        default_factory=lambda: {"connects": 0, "connected": False, "joined": False, "drops": 0}
+        default_factory=lambda: {"connects": 0, "connected": False, "joined": False, "drops": 0,
+                                 "lost": 0, "reordered": 0}
     )
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -193,5 +195,6 @@ class SessionStore:
             "ended_by": session.ended_by,
             "spoken": [s["text"] for s in session.segments if not s["interrupted"] and s["ended_at"]],
             "segments": [dict(s) for s in session.segments],
+            "unspoken": [dict(u) for u in session.unspoken],
             "channel": dict(session.channel),
         }

@@ -15,6 +15,7 @@ from .files import FileStore
 from .ids import IdFactory, secret_token
 from .knowledge import KnowledgeStore
 from .ledger import Ledger
+from .profiles import PROFILE_FIELDS
 from .sessions import SessionStore
 
 _EVENT_LOG_LIMIT = 1000
@@ -113,7 +114,8 @@ class SimState:
         if unknown:
             raise ValueError(f"unknown channel settings {unknown}; allowed: {list(CHANNEL_FIELDS)}")
         checked = self.config.with_overrides(**behaviour)
-        for name in behaviour:
+        names = set(behaviour) | (PROFILE_FIELDS if "profile" in behaviour else set())
+        for name in names:
             setattr(self.config, name, getattr(checked, name))
         return self.channel_settings()
 
