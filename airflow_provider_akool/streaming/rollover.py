@@ -61,6 +61,7 @@ class Rollover:
     duration: Duration
     time_scale: float = 1.0
     margin_seconds: float = 10.0
+    grace_seconds: float = 0.0  # real start-up allowance a segment without a sign is held for, too
     max_sessions: int | None = None
     max_total_session_seconds: int | None = None
     meter: RateMeter = field(default_factory=RateMeter)
@@ -98,7 +99,12 @@ class Rollover:
         return model.unconfirmed_wait_seconds(text, self.speed)
 
     def need_seconds(self, text: str, audio_events: bool | None) -> float:
-        return self.hold_seconds(text, audio_events) + self.policy.segment_overhead_seconds
+        """The hold plus start-up: the segment overhead, or the start-up allowance when no audio
+        events are expected (it is part of the hold then, ``evidence``)."""
+        startup = self.policy.segment_overhead_seconds
+        if not audio_events:
+            startup = max(startup, self.grace_seconds * self.time_scale)
+        return self.hold_seconds(text, audio_events) + startup
 
     def session_events(self, speaker_events: bool, finished_in_session: int) -> bool | None:
         """What to expect of the open session: its own record once a segment finished in it."""

@@ -141,6 +141,7 @@ class RetellingRunner:
             duration=s.duration,
             time_scale=s.time_scale,
             margin_seconds=s.rollover_margin,
+            grace_seconds=s.fallback_grace,
             max_sessions=s.max_sessions,
             max_total_session_seconds=s.max_total_session_seconds,
             meter=RateMeter(model=s.speech),

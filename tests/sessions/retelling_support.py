@@ -3,6 +3,7 @@ checks a user makes on a retelling run: every script spoken whole, once, in orde
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -112,8 +113,10 @@ class FilteredTransport:
         await self._inner.send(payload)
 
     async def recv(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - the transport interface
-        while True:
-            payload = await self._inner.recv(timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # what is hidden does not restart the caller's timeout
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            payload = await self._inner.recv(timeout=left)
             if self._incoming is None:
                 return bytes(payload)
             changed = self._incoming(payload)

@@ -148,10 +148,10 @@ async def test_runner_uses_several_sessions_when_scripts_do_not_fit_one(akool_si
     manifest = result.to_manifest()
     assert manifest["status"] == "completed"
     state = sim.state()
-    # The plan said 2 + 2; the measured rate lets the first session hold a third script, and the
-    # fourth goes to a new session before the first one runs out.
+    # However many sessions the avatar's real pace needs: each script once, in order, and every
+    # session closed by the run before it ran out (a rollover, never a cut).
     spoken = [s["spoken"] for s in state["sessions"]]
-    assert len(spoken) == 2 and [t for texts in spoken for t in texts] == scripts
+    assert len(spoken) >= 2 and [t for texts in spoken for t in texts] == scripts
     assert state["open_sessions"] == [] and all(s["ended_by"] == "close" for s in state["sessions"])
-    assert [s["ended_by"] for s in manifest["sessions"]] == ["rollover", "done"]
-    assert manifest["sessions"][1]["opened_for"] == "rollover"
+    assert [s["ended_by"] for s in manifest["sessions"]] == ["rollover"] * (len(spoken) - 1) + ["done"]
+    assert manifest["totals"]["cuts"] == 0
