@@ -45,7 +45,8 @@ class SpeakerTimings:
     """Waits of a speaker, in real seconds. ``time_scale`` divides speaking times (akool-sim only).
 
     ``segment_timeout`` overrides the derived timeout (the conservative bound + ``segment_margin``);
-    ``fallback_grace`` is the start-up allowance of a segment nothing was heard of; ``taken_timeout``
+    ``fallback_grace`` is the start-up allowance of a segment nothing was heard of, in session
+    seconds like the speaking times (the avatar's latency runs on the session's clock); ``taken_timeout``
     how long a segment may go without a sign, in a session that gives them, before it is sent again
     (with an interrupt first), at most ``max_resends`` times.
     """
@@ -65,4 +66,5 @@ class SpeakerTimings:
         """The waits for ``text`` at ``speed`` under ``model`` (the run's learned one)."""
         hold = self.real(model.unconfirmed_wait_seconds(text, speed))
         timeout = self.segment_timeout if self.segment_timeout is not None else hold + self.segment_margin
-        return SegmentWaits(taken=self.taken_timeout, hold=hold, grace=self.fallback_grace, timeout=timeout)
+        grace = self.real(self.fallback_grace)
+        return SegmentWaits(taken=self.taken_timeout, hold=hold, grace=grace, timeout=timeout)

@@ -61,7 +61,7 @@ class Rollover:
     duration: Duration
     time_scale: float = 1.0
     margin_seconds: float = 10.0
-    grace_seconds: float = 0.0  # real start-up allowance a segment without a sign is held for, too
+    grace_seconds: float = 0.0  # start-up allowance a segment without a sign is held for, too
     max_sessions: int | None = None
     max_total_session_seconds: int | None = None
     meter: RateMeter = field(default_factory=RateMeter)
@@ -103,7 +103,7 @@ class Rollover:
         events are expected (it is part of the hold then, ``evidence``)."""
         startup = self.policy.segment_overhead_seconds
         if not audio_events:
-            startup = max(startup, self.grace_seconds * self.time_scale)
+            startup = max(startup, self.grace_seconds)
         return self.hold_seconds(text, audio_events) + startup
 
     def session_events(self, speaker_events: bool, finished_in_session: int) -> bool | None:
@@ -131,8 +131,8 @@ class Rollover:
         """``text`` as is when it fits a fresh session on its own, else pieces that each do."""
         if self._first_fits_fresh(text):
             return [text]
-        budget = max(1.0, self.fresh_capacity - self.policy.session_overhead_seconds
-                     - self.policy.segment_overhead_seconds - self.margin_seconds)
+        startup = self.need_seconds("", self.audio_events)
+        budget = max(1.0, self.fresh_capacity - self.policy.session_overhead_seconds - startup - self.margin_seconds)
         return _split_to_budget(text, budget, lambda t: self.hold_seconds(t, self.audio_events))
 
     def next_duration(self, texts: Sequence[str]) -> int:

@@ -49,8 +49,8 @@ class RetellingSettings:
     ``join_timeout`` bounds joining the data channel (keep it well under the ~5 minute token life);
     ``ready_timeout`` waiting for the avatar to publish; ``ack_timeout`` the set-params ack;
     ``segment_timeout`` the wait for a segment's ``audio_end`` once it started (None: the learned
-    conservative bound + 30 s); ``fallback_grace`` the start-up allowance of a segment nothing was
-    heard of; ``taken_timeout`` how long a segment may go without a sign of receipt, once the avatar
+    conservative bound + 30 s); ``fallback_grace`` the start-up allowance (session seconds) of a
+    segment nothing was heard of; ``taken_timeout`` how long a segment may go without a sign of receipt, once the avatar
     gave signs, before it is sent again (after an interrupt; at most ``max_resends`` times).
     ``time_scale`` divides speaking times, for akool-sim run faster than real time.
 

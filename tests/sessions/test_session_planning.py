@@ -139,10 +139,10 @@ def test_batches_grow_in_number_to_fit_the_session_size() -> None:
 @pytest.mark.timeout(60)
 async def test_runner_uses_several_sessions_when_scripts_do_not_fit_one(akool_sim_factory: Any) -> None:
     sim: SimServer = akool_sim_factory(time_scale=50)
-    scripts = [f"Script {n}. " + "Every script here takes about forty seconds to say. " * 11 for n in range(4)]
+    scripts = [f"Script {n}. " + "Every script here takes about a minute to say out loud. " * 16 for n in range(4)]
     settings = RetellingSettings(avatar_id=AVATAR, stream_type="sim", duration=180, time_scale=50.0)
     runner = RetellingRunner(settings, scripts)
-    assert len(runner.plans) == 2
+    assert len(runner.plans) >= 2
     async with async_client(sim) as client:
         result = await runner.run(client)
     manifest = result.to_manifest()
