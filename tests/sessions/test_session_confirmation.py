@@ -53,7 +53,7 @@ def echo_without_mid(payload: bytes) -> bytes | None:
 async def test_no_events_and_no_echo_wait_the_conservative_bound_and_report_unconfirmed(
     akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, language: str
 ) -> None:
-    sim: SimServer = akool_sim_factory(time_scale=50)
+    sim: SimServer = akool_sim_factory(time_scale=50, profile="default")
     filter_transport(monkeypatch, incoming=hide_events_and_echo)
     scripts = scripts_in(language, 3, min_chars=120)
     runner = RetellingRunner(settings(language), scripts)
@@ -76,7 +76,7 @@ async def test_no_events_and_no_echo_wait_the_conservative_bound_and_report_unco
 async def test_require_confirmation_fail_fails_the_run_after_closing(
     akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim: SimServer = akool_sim_factory(time_scale=50)
+    sim: SimServer = akool_sim_factory(time_scale=50, profile="default")
     filter_transport(monkeypatch, incoming=hide_events_and_echo)
     scripts = scripts_in("ko", 2, min_chars=80)
     with pytest.raises(RetellingFailedError, match="require_confirmation='fail'") as caught:
@@ -91,7 +91,7 @@ async def test_require_confirmation_fail_fails_the_run_after_closing(
 async def test_an_echo_confirms_a_segment_with_or_without_our_mid(
     akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch, incoming: Any, completion: str
 ) -> None:
-    sim: SimServer = akool_sim_factory(time_scale=50)
+    sim: SimServer = akool_sim_factory(time_scale=50, profile="default")
     if incoming is None:  # no audio events, an echo without mid
         filter_transport(monkeypatch, incoming=lambda p: None if hide_events(p) is None else echo_without_mid(p))
     else:
@@ -128,7 +128,7 @@ class LoseFirstSend:
 async def test_a_segment_not_taken_is_sent_again_whole_after_an_interrupt(
     akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim: SimServer = akool_sim_factory(time_scale=50)
+    sim: SimServer = akool_sim_factory(time_scale=50, profile="default")
     scripts = scripts_in("zh", 3, min_chars=100)
     lose = LoseFirstSend(scripts, 1)
     filter_transport(monkeypatch, outgoing=lose)
@@ -147,7 +147,7 @@ async def test_without_any_sign_from_the_avatar_a_lost_segment_cannot_be_noticed
 ) -> None:
     # Nothing can be checked in a session that never shows a sign: the run does not claim the
     # segment was spoken, it reports it (and every other) as unconfirmed.
-    sim: SimServer = akool_sim_factory(time_scale=50)
+    sim: SimServer = akool_sim_factory(time_scale=50, profile="default")
     scripts = scripts_in("en", 3, min_chars=100)
     lose = LoseFirstSend(scripts, 1)
     filter_transport(monkeypatch, outgoing=lose, incoming=hide_events_and_echo)

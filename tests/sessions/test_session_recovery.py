@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def test_a_session_closed_under_the_avatar_mid_segment_is_recovered(akool_sim_factory: Any) -> None:
-    sim = akool_sim_factory(time_scale=50)
+    sim = akool_sim_factory(time_scale=50, profile="default")
     scripts = scripts_in("ja", 4)
     runner = RetellingRunner(settings("ja"), scripts)
     task = asyncio.create_task(run(sim, runner))
@@ -51,7 +51,7 @@ async def test_a_session_closed_under_the_avatar_mid_segment_is_recovered(akool_
 
 
 async def test_retries_of_a_cut_segment_are_bounded(akool_sim_factory: Any) -> None:
-    sim = akool_sim_factory(time_scale=50)
+    sim = akool_sim_factory(time_scale=50, profile="default")
     scripts = scripts_in("ko", 3)
     runner = RetellingRunner(settings("ko", max_segment_attempts=2), scripts)
     task = asyncio.create_task(run(sim, runner))
@@ -72,7 +72,7 @@ async def test_retries_of_a_cut_segment_are_bounded(akool_sim_factory: Any) -> N
 
 
 async def test_a_rollover_over_max_sessions_is_refused_and_fails_the_run(akool_sim_factory: Any) -> None:
-    sim = akool_sim_factory(time_scale=50)
+    sim = akool_sim_factory(time_scale=50, profile="default")
     scripts = [{"id": "opening", "text": SENTENCES["en"][0]}, *scripts_in("en", 7)]
     runner = RetellingRunner(settings("en", speech_rates=OPTIMISTIC_RATES, max_sessions=1), scripts)
     with pytest.raises(RetellingFailedError) as caught:
@@ -90,7 +90,7 @@ async def test_a_rollover_over_max_sessions_is_refused_and_fails_the_run(akool_s
 
 
 async def test_a_recovery_session_over_max_total_session_seconds_is_refused(akool_sim_factory: Any) -> None:
-    sim = akool_sim_factory(time_scale=50)
+    sim = akool_sim_factory(time_scale=50, profile="default")
     scripts = scripts_in("zh", 3)
     planned = RetellingRunner(settings("zh"), scripts).plans[0].duration
     runner = RetellingRunner(settings("zh", max_total_session_seconds=planned + 30), scripts)

@@ -20,6 +20,8 @@ from retelling_support import (
 from airflow_provider_akool.streaming.runner import RetellingRunner
 
 pytestmark = pytest.mark.timeout(90)
+# These pin the sim's default behaviour (they assert audio_end completion); test_session_profiles.py
+# runs the same scenarios under every profile.
 
 
 @pytest.mark.parametrize("speed", [0.8, 1.0])
@@ -27,10 +29,11 @@ pytestmark = pytest.mark.timeout(90)
 async def test_an_avatar_slower_than_planned_gets_a_new_session_instead_of_running_out(
     akool_sim_factory: Any, language: str, speed: float
 ) -> None:
-    sim = akool_sim_factory(time_scale=50)
+    sim = akool_sim_factory(time_scale=50, profile="default")
     # A one-sentence opening (the first segment of a session is held to the slowest plausible rate
     # until the avatar shows audio events), then seven scripts of about 20 s each.
-    scripts = [{"id": "opening", "text": SENTENCES[language][0]}, *scripts_in(language, 7)]
+    size = 300 if language == "en" else 120  # the CJK scripts are ~10x slower than the optimistic rates
+    scripts = [{"id": "opening", "text": SENTENCES[language][0]}, *scripts_in(language, 7, min_chars=size)]
     runner = RetellingRunner(settings(language, speed=speed, speech_rates=OPTIMISTIC_RATES), scripts)
     assert len(runner.plans) == 1, "planned at the optimistic rate: everything fits one session"
 
@@ -51,8 +54,8 @@ async def test_an_avatar_slower_than_planned_gets_a_new_session_instead_of_runni
 
 
 async def test_the_measured_rates_size_the_next_run_so_it_needs_no_rollover(akool_sim_factory: Any) -> None:
-    sim = akool_sim_factory(time_scale=50)
-    scripts = [{"id": "opening", "text": SENTENCES["zh"][0]}, *scripts_in("zh", 6)]
+    sim = akool_sim_factory(time_scale=50, profile="default")
+    scripts = [{"id": "opening", "text": SENTENCES["zh"][0]}, *scripts_in("zh", 6, min_chars=120)]
     first = await run(sim, RetellingRunner(settings("zh", speech_rates=OPTIMISTIC_RATES), scripts))
     block = first.to_manifest()["speech_rates"]
     assert block["avatar_id"] and "han" in block["measured_classes"]
@@ -70,7 +73,7 @@ async def test_the_measured_rates_size_the_next_run_so_it_needs_no_rollover(akoo
 async def test_a_script_too_long_for_a_session_at_the_measured_rate_is_split_at_sentences(
     akool_sim_factory: Any,
 ) -> None:
-    sim = akool_sim_factory(time_scale=50)
+    sim = akool_sim_factory(time_scale=50, profile="default")
     opening = scripts_in("en", 1, min_chars=150)
     long = {"id": "long", "text": " ".join(s["text"] for s in scripts_in("en", 4, min_chars=250))}
     scripts = [*opening, long]
