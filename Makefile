@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lock lint test test-fast demo e2e chaos bench docs clean
+.PHONY: venv lock lint test test-fast demo e2e e2e-celery chaos bench docs clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,7 @@ test: lint test-fast
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# The end-to-end DAG with `airflow dags test` against akool-sim and a moto S3 server (~1 min).
+# The end-to-end DAG with `airflow dags test` against akool-sim and SeaweedFS as the S3 (~1 min).
 demo: venv
 	$(BIN)/python -m airflow_provider_akool.demo
 
@@ -40,6 +40,11 @@ demo: venv
 # restart while avatar waits are deferred (.ci/e2e).
 e2e: venv
 	.ci/e2e
+
+# The same DAG on a distributed Airflow: CeleryExecutor with two workers, PostgreSQL, Redis (installed
+# with apt-get when missing), SeaweedFS; a clean run, then a run with a worker SIGKILLed mid-session.
+e2e-celery: venv
+	.ci/e2e-celery
 
 # Reliability proof (docs/reliability.md): kill matrix, DAG-run secret scan, the SIGTERM test, then
 # the fault matrix (end-to-end DAG x fault rates x seeds; ~55 s per run, about 40 min for 2 x 20).

@@ -1,6 +1,6 @@
 """The end-to-end example against akool-sim and a local S3: ``python -m airflow_provider_akool.demo`` (``make demo``).
 
-Starts akool-sim and a moto S3 server as subprocesses on free loopback ports, creates the bucket,
+Starts akool-sim and SeaweedFS (a real S3 server) as subprocesses on free loopback ports, creates the bucket,
 points the ``akool_default`` and ``aws_default`` connections at them (environment variables in a
 throw-away AIRFLOW_HOME), runs ``dags/akool_end_to_end.py`` with ``airflow dags test``, then prints
 what really happened, read from the simulator's state and from S3: avatars, sessions and credits,
@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 DEMO_MARK = "AKOOL-DEMO|"
 DAG_ID = "akool_end_to_end"
@@ -89,18 +88,11 @@ def _echo(line: str, elapsed: float) -> None:
         print(f"  [{elapsed:5.1f}s]   deferred; the trigger runs in line (a deployment runs it in the triggerer)")
 
 
-def _s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="demo", aws_secret_access_key="demo")  # noqa: S106 - moto accepts any
-
-
 def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_home: bool) -> int:
     """Run the demo once; return the process exit code."""
     import httpx
 
-    from airflow_provider_akool.demo_support.processes import Managed, start_s3, start_sim
+    from airflow_provider_akool.demo_support.processes import Managed, s3_client, start_s3, start_sim
     from airflow_provider_akool.demo_support.report import collect
 
     started = time.monotonic()
@@ -119,21 +111,18 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
     try:
         sim, sim_url = start_sim(home, env, time_scale=time_scale)
         children.append(sim)
-        s3_server, s3_url = start_s3(home, env)
+        s3_server, s3_url, aws_conn = start_s3(home)
         children.append(s3_server)
         print(f"akool-sim   pid {sim.pid:<7} {sim_url}  (simulated time x{time_scale:g})")
-        print(f"moto S3     pid {s3_server.pid:<7} {s3_url}  bucket {BUCKET}")
+        print(f"SeaweedFS   pid {s3_server.pid:<7} {s3_url}  bucket {BUCKET}")
         print(f"AIRFLOW_HOME {home}")
-        s3 = _s3_client(s3_url)
+        s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
             {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
              "extra": {"stream_type": "sim", "sim_time_scale": time_scale}}
         )
-        env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-            {"conn_type": "aws", "login": "demo", "password": "demo",
-             "extra": {"endpoint_url": s3_url, "region_name": "us-east-1"}}
-        )
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         print("\n$ airflow db migrate")
         if _airflow(env, "db", "migrate", log=log) != 0:
             print(f"airflow db migrate failed; see {log}", file=sys.stderr)
@@ -160,7 +149,7 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
     finally:
         for child in reversed(children):
             notes = child.stop()
-            if any("ALIVE" in n or "SIGKILL" in n for n in notes):
+            if any("ALIVE" in n or n.endswith("SIGKILLed") for n in notes):  # beyond its stop signal
                 print(f"{child.name}: {'; '.join(notes)}", file=sys.stderr)
         print(f"\nstopped by PID: {', '.join(f'{c.name} {c.pid}' for c in children) or 'nothing'}")
         elapsed = time.monotonic() - started

@@ -1,27 +1,30 @@
-"""Benchmark: streaming copier vs raw boto3 vs the HttpToS3Operator approach, HTTP -> S3 (moto).
+"""Benchmark: the archive's default mode vs raw boto3 (and other ways), HTTP -> S3 on SeaweedFS.
 
-    python benchmarks/archive_large.py --size-mb 1024          # one size
-    python benchmarks/archive_large.py --size-mb 100 1024      # flatness of memory over sizes
+    python benchmarks/archive_large.py --size-mb 100 1024              # the issue-13 table
+    python benchmarks/archive_large.py --size-mb 1024 --repeat 3       # three interleaved pairs
+    python benchmarks/archive_large.py --methods boto3 copier hash_first amazon
 
 A resource of N MiB is generated on the fly by a loopback HTTP server in this process; S3 is a
-moto server in its own process. Each method runs in its own subprocess, so the peak RSS reported
-(``ru_maxrss``) belongs to that method alone:
+SeaweedFS server (``weed``, from the dev extra) in its own process group, stopped by PID. Each
+method runs in its own subprocess, so the peak RSS reported (``ru_maxrss``) belongs to that method
+alone (as is the CPU time, user + system, of the copy), and reads the source through the same
+httpx streaming GET:
 
-  copier    airflow_provider_akool.archive.copy_url_to_s3 (defaults: 8 MiB parts, 4 in flight), which
-            stages the upload and publishes it with one server-side CopyObject (sha256 metadata);
-            the note column splits its time into the streaming phase and the publish
-  hash_first  the same with ``CopyOptions(hash_first=True)``: one GET to hash the source, then a
-            second GET uploaded straight to the final key with the sha256 set at creation (no
-            staging, no CopyObject); the note column splits its time into the two passes
-  boto3     httpx stream wrapped as a file object -> ``s3.upload_fileobj`` (default TransferConfig)
+  copier    airflow_provider_akool.archive.copy_url_to_s3 with its defaults (8 MiB parts, 4 in
+            flight): one multipart upload straight to the final key, SHA-256 checksums per part,
+            then PutObjectTagging with the sha256 (no server-side copy); the note gives the
+            tagging time
+  rerun     the copier again on the key ``copier`` just wrote (skip_existing): must upload 0 bytes
+  boto3     the baseline: the httpx stream wrapped as a file object -> ``s3.upload_fileobj``
+            (default TransferConfig)
+  hash_first  ``CopyOptions(hash_first=True)``: one GET to hash the source, a second uploaded with
+            the sha256 in the metadata; the note splits its time into the two passes
   amazon    what apache-airflow-providers-amazon's HttpToS3Operator.execute does, without Airflow:
-            HttpHook.run = ``requests`` GET with stream=False (whole body in ``response.content``),
-            then S3Hook.load_bytes = ``upload_fileobj(BytesIO(content), Config=TransferConfig())``.
-            Replicated because running the operator needs Airflow connections and ``import
-            airflow`` alone adds ~110 MB of RSS that is not the method's cost.
+            a ``requests`` GET of the whole body, then ``upload_fileobj(BytesIO(content))``.
 
-Then 200 small files (256 KiB) through ``archive_resources`` with concurrency 8 and 1.
-Prints a markdown table on stdout; progress goes to stderr.
+``--repeat N`` runs the baseline and the copier N times, alternately, so both see the same load.
+Then (unless ``--skip-small``) 200 small files (256 KiB) through ``archive_resources`` with
+concurrency 8 and 1. Prints markdown tables on stdout; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import hashlib
 import json
 import os
 import resource
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -41,7 +46,8 @@ from typing import Any
 
 MiB = 1024 * 1024
 BLOCK = hashlib.sha256(b"akool-archive-benchmark").digest() * (MiB // 32)  # 1 MiB, deterministic
-METHODS = ("copier", "hash_first", "boto3", "amazon")
+METHODS = ("copier", "rerun", "hash_first", "boto3", "amazon")
+DEFAULT_METHODS = ("boto3", "copier", "rerun")
 
 
 # ---------------------------------------------------------------- loopback HTTP source (parent) --
@@ -57,22 +63,28 @@ def body_sha256(size: int) -> str:
 
 
 class Source(BaseHTTPRequestHandler):
-    """``GET /blob/<bytes>/<name>``: <bytes> of the repeated block, with Content-Length."""
+    """``GET /blob/<bytes>/<name>``: <bytes> of the repeated block, with Content-Length (and HEAD)."""
 
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
         return
 
-    def do_GET(self) -> None:
-        parts = self.path.split("/")
-        size = int(parts[2])
+    def _headers(self) -> int:
+        size = int(self.path.split("/")[2])
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Content-Length", str(size))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        left = size
+        return size
+
+    def do_HEAD(self) -> None:
+        """What the skip rule asks a source before trusting an archived copy of it."""
+        self._headers()
+
+    def do_GET(self) -> None:
+        left = self._headers()
         try:
             while left:
                 chunk = BLOCK if left >= MiB else BLOCK[:left]
@@ -89,16 +101,35 @@ def start_source() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-MOTO = (
-    "import logging, sys\n"
-    "logging.getLogger('werkzeug').setLevel(logging.ERROR)\n"
-    "from moto.server import ThreadedMotoServer\n"
-    "s = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n"
-    "s.start()\n"
-    "print(s.get_host_and_port()[1], flush=True)\n"
-    "sys.stdin.read()\n"
-    "s.stop()\n"
-)
+class _WeedFlags:
+    """Stands in for ``subprocess`` inside ``seaweedfs.py`` while it starts weed, adding flags.
+
+    Workaround until the launcher passes them: weed derives the S3 gRPC port as S3 port + 10000
+    (invalid above 55535) and binds fixed ports for its Iceberg (8181) and Lance (9101)
+    listeners, so a second weed on the machine (another test run, the demo) fails to start.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            grpc_port = sock.getsockname()[1]
+        flags = [f"-s3.port.grpc={grpc_port}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        return subprocess.Popen([*command, *flags], **kwargs)
+
+
+def start_seaweed(workdir: str) -> Any:
+    """``SeaweedS3.start`` with the flags of :class:`_WeedFlags` (same workaround as tests/s3_support.py)."""
+    from pathlib import Path
+    from unittest import mock
+
+    from airflow_provider_akool.demo_support import seaweedfs
+
+    with mock.patch.object(seaweedfs, "subprocess", _WeedFlags()):
+        return seaweedfs.SeaweedS3.start(Path(workdir))
 
 
 # ------------------------------------------------------------------------ workers (subprocess) --
@@ -108,13 +139,10 @@ def s3_client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
+    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+
     return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(max_pool_connections=40),
+        "s3", endpoint_url=endpoint, config=Config(max_pool_connections=40), **SeaweedS3.boto3_credentials()
     )
 
 
@@ -130,28 +158,20 @@ def worker(args: argparse.Namespace) -> None:
     s3 = s3_client(args.endpoint)
     s3.list_buckets()  # warm the client before the baseline RSS reading
     before = rss_now()
+    start_usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = start_usage.ru_utime + start_usage.ru_stime
     started = time.perf_counter()
     info: dict[str, Any] = {}
-    if args.worker in ("copier", "hash_first"):
-        from airflow_provider_akool.archive import CopyOptions, copy_url_to_s3, hashpass, publish
+    if args.worker in ("copier", "rerun", "hash_first"):
+        from airflow_provider_akool.archive import CopyOptions, copy_url_to_s3, hashpass, verify
 
-        # Time the publish (server-side copy staging -> final key with the sha256 in the metadata)
-        # and the staging delete; the rest is the streaming phase.
-        copy_object, delete_staging = publish.publish_object, publish.delete_staging
+        record_sha256, hash_source = verify.record_sha256, hashpass.hash_source
 
-        def timed_copy(*a: Any, **kw: Any) -> None:
+        def timed_record(*a: Any, **kw: Any) -> Any:
             began = time.perf_counter()
-            copy_object(*a, **kw)
-            info["publish_copy_seconds"] = time.perf_counter() - began
-
-        def timed_delete(*a: Any, **kw: Any) -> None:
-            began = time.perf_counter()
-            delete_staging(*a, **kw)
-            info["staging_delete_seconds"] = info.get("staging_delete_seconds", 0.0) + time.perf_counter() - began
-
-        publish.publish_object = timed_copy
-        publish.delete_staging = timed_delete
-        hash_source = hashpass.hash_source
+            how = record_sha256(*a, **kw)
+            info["tagging_seconds"] = time.perf_counter() - began
+            return how
 
         def timed_hash(*a: Any, **kw: Any) -> Any:
             began = time.perf_counter()
@@ -159,8 +179,8 @@ def worker(args: argparse.Namespace) -> None:
             info["hash_pass_seconds"] = time.perf_counter() - began
             return digest
 
+        verify.record_sha256 = timed_record
         hashpass.hash_source = timed_hash
-
         with httpx.Client(timeout=60) as http:
             result = copy_url_to_s3(
                 args.url,
@@ -168,11 +188,16 @@ def worker(args: argparse.Namespace) -> None:
                 http_client=http,
                 bucket=args.bucket,
                 key=args.key,
-                options=CopyOptions(skip_existing=False, hash_first=args.worker == "hash_first"),
+                options=CopyOptions(skip_existing=args.worker == "rerun", hash_first=args.worker == "hash_first"),
             )
-        info["sha256"] = result.sha256
-        info["source_passes"] = result.source_passes
-        info["bytes_downloaded"] = result.bytes_downloaded
+        info.update(
+            sha256=result.sha256,
+            status=result.status,
+            sha256_in=result.sha256_in,
+            source_passes=result.source_passes,
+            bytes_downloaded=result.bytes_downloaded,
+            bytes_uploaded=result.bytes_uploaded,
+        )
     elif args.worker == "boto3":
 
         class StreamFile:
@@ -232,8 +257,10 @@ def worker(args: argparse.Namespace) -> None:
             )
         info["statuses"] = sorted({r.status.value for r in results})
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": elapsed, "peak_rss": peak, "rss_before": before, **info}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss * 1024
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "peak_rss": peak, "rss_before": before, **info}))
 
 
 # ---------------------------------------------------------------------------------- driver --
@@ -248,10 +275,46 @@ def run_worker(extra: list[str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def verified_sha256(s3: Any, bucket: str, key: str) -> str | None:
+    """The sha256 a later run trusts: ``sha256`` metadata, or the tags written for the current ETag."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    if "sha256" in head.get("Metadata", {}):
+        return str(head["Metadata"]["sha256"])
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+    return tags.get("akool-sha256") if tags.get("akool-etag") == head["ETag"].strip('"') else None
+
+
+def note_for(method: str, res: dict[str, Any], size: int, baseline_rate: float | None) -> str:
+    if method == "copier":
+        return f"sha256 in {res['sha256_in']}s; PutObjectTagging {res.get('tagging_seconds', 0.0):.2f} s; no CopyObject"
+    if method == "rerun":
+        return f"{res['status']}, {res['bytes_uploaded']} bytes uploaded, {res['bytes_downloaded']} downloaded"
+    if method == "hash_first":
+        hash_s = res["hash_pass_seconds"]
+        upload_s = res["seconds"] - hash_s
+        ratio = f"{size / upload_s / baseline_rate:.2f}x" if baseline_rate else "-"
+        return f"hash pass {hash_s:.2f} s + upload pass {upload_s:.2f} s ({ratio})"
+    return ""
+
+
+def check_result(s3: Any, bucket: str, key: str, method: str, res: dict[str, Any], size: int, expected: str) -> None:
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ContentLength"] == size, (method, head["ContentLength"])
+    if method in ("copier", "rerun", "hash_first"):
+        assert res["sha256"] == expected == verified_sha256(s3, bucket, key), (method, res)
+    if method == "copier":
+        assert res["sha256_in"] == "tag", res
+    if method == "rerun":
+        assert (res["status"], res["bytes_uploaded"], res["bytes_downloaded"]) == ("skipped", 0, 0), res
+    if method == "hash_first":
+        assert (res["source_passes"], res["bytes_downloaded"]) == (2, 2 * size), res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, nargs="+", default=[100, 1024], help="object sizes in MiB")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved baseline/copier rounds per size")
     parser.add_argument("--small-count", type=int, default=200)
     parser.add_argument("--small-kb", type=int, default=256)
     parser.add_argument("--skip-small", action="store_true")
@@ -265,63 +328,43 @@ def main() -> None:
         worker(args)
         return
 
-    moto = subprocess.Popen([sys.executable, "-c", MOTO], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert moto.stdout is not None
-    assert moto.stdin is not None
-    endpoint = f"http://127.0.0.1:{int(moto.stdout.readline())}"
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="akool-bench-weed-")
+    weed = start_seaweed(workdir)
     source, base = start_source()
+    endpoint = weed.endpoint_url
     s3 = s3_client(endpoint)
     bucket = f"bench-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
     common = ["--endpoint", endpoint, "--bucket", bucket]
     rows: list[str] = []
+    small_rows: list[str] = []
+    # the boto3 baseline runs first in each round: the other rates are relative to it
+    order = ["boto3", *[m for m in METHODS if m in args.methods and m != "boto3"]]
     try:
         for size_mb in args.size_mb:
             size = size_mb * MiB
             expected = body_sha256(size)
-            baseline_rate: float | None = None
-            results: dict[str, dict[str, Any]] = {}
-            # the boto3 baseline always runs first: the other rates are reported relative to it
-            for method in ("boto3", *[m for m in args.methods if m != "boto3"]):
-                key = f"large/{method}-{size_mb}.bin"
-                print(f"[bench] {size_mb} MiB via {method} ...", file=sys.stderr, flush=True)
-                res = run_worker(["--worker", method, "--url", f"{base}/blob/{size}/x.mp4", "--key", key, *common])
-                head = s3.head_object(Bucket=bucket, Key=key)
-                assert head["ContentLength"] == size, (method, head["ContentLength"])
-                if method in ("copier", "hash_first"):
-                    assert res["sha256"] == expected == head["Metadata"]["sha256"]
-                if method == "hash_first":
-                    assert res["source_passes"] == 2, res
-                    assert res["bytes_downloaded"] == 2 * size, res
-                    assert "publish_copy_seconds" not in res, res  # no server-side copy
-                    assert not s3.list_objects_v2(Bucket=bucket, Prefix=".akool-staging/").get("Contents")
-                s3.delete_object(Bucket=bucket, Key=key)
-                results[method] = res
-                if method == "boto3":
-                    baseline_rate = size / res["seconds"]
-            for method in [m for m in METHODS if m in results]:
-                res = results[method]
-                rate = size / res["seconds"]
-                ratio = f"{rate / baseline_rate:.2f}x" if baseline_rate else "-"
-                note = ""
-                if "publish_copy_seconds" in res:
-                    publish_s = res["publish_copy_seconds"] + res.get("staging_delete_seconds", 0.0)
-                    stream_s = res["seconds"] - publish_s
-                    stream_ratio = f"{size / stream_s / baseline_rate:.2f}x" if baseline_rate else "-"
-                    note = (
-                        f"streaming {stream_s:.2f} s ({stream_ratio}) + publish {res['publish_copy_seconds']:.2f} s "
-                        f"CopyObject + {res.get('staging_delete_seconds', 0.0):.2f} s DeleteObject"
+            for round_number in range(1, args.repeat + 1):
+                baseline_rate: float | None = None
+                for method in order:
+                    key = f"large/{'copier' if method == 'rerun' else method}-{size_mb}.bin"
+                    print(f"[bench] {size_mb} MiB via {method} (round {round_number}) ...", file=sys.stderr, flush=True)
+                    res = run_worker(["--worker", method, "--url", f"{base}/blob/{size}/x.mp4", "--key", key, *common])
+                    check_result(s3, bucket, key, method, res, size, expected)
+                    if method != "copier" or "rerun" not in order:
+                        s3.delete_object(Bucket=bucket, Key=key)
+                    if method == "boto3":
+                        baseline_rate = size / res["seconds"]
+                    rate = size / res["seconds"]
+                    ratio = f"{rate / baseline_rate:.2f}x" if baseline_rate and method != "rerun" else "-"
+                    rows.append(
+                        f"| {size_mb} MiB | {round_number} | {method} | {res['seconds']:.2f} "
+                        f"| {res['cpu_seconds']:.2f} | {rate / MiB:.1f} "
+                        f"| {ratio} | {res['peak_rss'] / MiB:.0f} | {(res['peak_rss'] - res['rss_before']) / MiB:.0f} "
+                        f"| {note_for(method, res, size, baseline_rate)} |"
                     )
-                elif "hash_pass_seconds" in res:
-                    hash_s = res["hash_pass_seconds"]
-                    upload_s = res["seconds"] - hash_s
-                    upload_ratio = f"{size / upload_s / baseline_rate:.2f}x" if baseline_rate else "-"
-                    note = f"hash pass {hash_s:.2f} s + upload pass {upload_s:.2f} s ({upload_ratio}); no CopyObject"
-                rows.append(
-                    f"| {size_mb} MiB | {method} | {res['seconds']:.2f} | {rate / MiB:.1f} | {ratio} "
-                    f"| {res['peak_rss'] / MiB:.0f} | {(res['peak_rss'] - res['rss_before']) / MiB:.0f} | {note} |"
-                )
-        small_rows: list[str] = []
         if not args.skip_small:
             size = args.small_kb * 1024
             for concurrency in (8, 1):
@@ -353,14 +396,11 @@ def main() -> None:
                 )
     finally:
         source.shutdown()
-        moto.stdin.close()
-        try:
-            moto.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            moto.kill()
+        weed.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
-    print("| size | method | seconds | MiB/s | vs boto3 | peak RSS MiB | RSS growth MiB | note |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| size | round | method | seconds | CPU s | MiB/s | vs boto3 | peak RSS MiB | RSS growth MiB | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if small_rows:
         print()

@@ -112,8 +112,8 @@ async def measure_pacing(url: str, chars: int, time_scale: float) -> dict[str, f
     sends: list[tuple[float, int]] = []
     real_factory = runner_module.create_transport
 
-    def recording_factory(stream_type: str, credentials: dict[str, Any]) -> Any:
-        transport = real_factory(stream_type, credentials)
+    def recording_factory(stream_type: str, credentials: dict[str, Any], **options: Any) -> Any:
+        transport = real_factory(stream_type, credentials, **options)
         transmit = transport._transmit
 
         async def recorded(payload: bytes) -> None:

@@ -1,16 +1,16 @@
-"""Stream one HTTP resource into S3 with bounded memory, a sha256, and no partial objects.
+"""Stream one HTTP resource into S3 with bounded memory, a sha256, and no object taken as verified that is not.
 
 The body is read in chunks, hashed, and cut into parts that upload concurrently while the next
 part downloads; memory stays near ``part size x (upload_concurrency + 1)`` whatever the object
 size. Bodies smaller than one part are written with a single PUT, whose metadata (sha256 included)
-is known before it is sent. Larger bodies are uploaded to a staging key and published at the
-destination key with one server-side copy carrying the sha256 (``publish.py``); when the caller
-passes ``expected_sha256`` the metadata is known up front, so the upload goes straight to the
-destination key and is completed only after the hash matched; ``CopyOptions(hash_first=True)``
-gets there without a known hash by reading the source twice (``hashpass.py``). Either way the destination key
-only ever holds a complete, verified object: any failure (download, size or checksum mismatch, S3
-error, KeyboardInterrupt, cancel) aborts the upload and deletes the staging object. See
-``existing.py`` for when a copy is skipped.
+is known before it is sent. Larger bodies go as one multipart upload straight to the final key,
+each part with a SHA-256 checksum that S3 verifies; once the upload is complete, the sha256 of the
+whole body is recorded in object tags for that object's ETag (``verify.py``). No server-side copy.
+When the caller passes ``expected_sha256`` (or ``CopyOptions(hash_first=True)`` learns it by
+reading the source twice, ``hashpass.py``), the sha256 goes into the metadata at creation and the
+upload is completed only after the hash matched. Any failure (download, size or checksum
+mismatch, S3 error, KeyboardInterrupt, cancel) aborts the upload. See ``existing.py`` for when a
+copy is skipped, and ``docs/guides/archive.md`` for what a kill at each step leaves behind.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
-from airflow_provider_akool.archive import hashpass, publish
+from airflow_provider_akool.archive import hashpass, publish, verify
 from airflow_provider_akool.archive.errors import IntegrityError
 from airflow_provider_akool.archive.existing import (
     META_ARCHIVED_AT,
@@ -41,7 +41,7 @@ from airflow_provider_akool.archive.existing import (
 )
 from airflow_provider_akool.archive.hashpass import CHANGED, PassCallback, SourceDigest
 from airflow_provider_akool.archive.keys import check_bucket, check_key
-from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, MIN_PART_SIZE, PartPlan, validate_part_size
+from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, PartPlan, validate_part_size
 from airflow_provider_akool.archive.progress import ProgressCallback, ProgressThrottle
 from airflow_provider_akool.archive.source import (
     RESTART,
@@ -77,11 +77,12 @@ class CopyOptions:
     skip_existing: bool = True
     """Apply the idempotency rule of ``existing.py``; False always copies."""
     staging_prefix: str = publish.STAGING_PREFIX
-    """Where large objects are staged before publication (``<prefix><key>``); ends with ``/``."""
+    """Where earlier versions staged large objects; keys under it are refused. Ends with ``/``."""
     hash_first: bool = False
     """For a body larger than one part (or of unknown size) and no ``expected_sha256``: read the
-    source once to hash it, then upload straight to the final key with the sha256 in its metadata
-    (no staging key, no server-side copy). Costs a second read of the source; see ``hashpass.py``."""
+    source once to hash it, then upload it with the sha256 in its metadata instead of in tags
+    (for readers that look at metadata only, or a store without tagging). Costs a second read of
+    the source; see ``hashpass.py``."""
 
     def __post_init__(self) -> None:
         validate_part_size(self.part_size)
@@ -121,6 +122,9 @@ class CopyResult:
     skip_reason: str | None = None
     source_passes: int = 1
     """Times the source was read: 2 with ``hash_first`` (hash pass, then upload pass), 0 when skipped."""
+    sha256_in: Literal["metadata", "tag"] | None = None
+    """Where the sha256 was recorded: ``tag`` for a large body in the default mode, ``metadata``
+    otherwise (or when the store refused tagging); ``None`` when skipped."""
 
     @property
     def s3_uri(self) -> str:
@@ -171,8 +175,6 @@ def _skip_if_archived(
     )
     if reason is None:
         return None
-    if stored.size > MIN_PART_SIZE:  # was staged: a run killed after publishing may have left its stage
-        publish.remove_stale_staging(s3_client, bucket, publish.staging_key(key, opts.staging_prefix), uploads=False)
     return CopyResult(
         status="skipped",
         bucket=bucket,
@@ -234,12 +236,12 @@ def copy_url_to_s3(
     Raises :class:`SourceURLError` / ``ValueError`` before any request for bad input,
     :class:`ResourceExpiredError` when the source answers 403/410, and :class:`DownloadError`,
     :class:`IntegrityError`, :class:`UploadError` or :class:`CopyCancelledError` otherwise.
-    Object metadata: ``sha256``, ``source-url`` (percent-encoded), ``source-url-sha256``,
-    ``archived-at``, and ``source-etag`` / ``created-at`` / ``expires-at`` when known. A body larger
-    than one part is staged at ``<options.staging_prefix><key>`` until published; ``key`` itself
-    must not lie under that prefix. With ``options.hash_first`` such a body is read twice instead
-    (no staging): ``progress`` then runs for each pass, and ``on_pass(number, description)`` is
-    called as pass 1 (hash) and pass 2 (upload) start.
+    Object metadata: ``source-url`` (percent-encoded), ``source-url-sha256``, ``archived-at``,
+    ``source-etag`` / ``created-at`` / ``expires-at`` when known, and ``sha256``, except for a body
+    larger than one part in the default mode, whose sha256 is in the ``akool-sha256`` tag (with
+    ``akool-etag``). ``key`` must not lie under ``options.staging_prefix``. With
+    ``options.hash_first`` a large body is read twice: ``progress`` then runs for each pass, and
+    ``on_pass(number, description)`` is called as pass 1 (hash) and pass 2 (upload) start.
     """
     opts = options or CopyOptions()
     url = validate_source_url(source_url, allowed_hosts=opts.allowed_hosts)
@@ -267,12 +269,9 @@ def copy_url_to_s3(
             on_pass(2, hashpass.describe_hash_pass(hashed, f"s3://{bucket}/{key}"))
     info = download.info
     metadata = _initial_metadata(url, info, created_at, expires_at, expected)
-    staging = publish.staging_key(key, opts.staging_prefix)
 
-    def clear_leftovers() -> None:
-        publish.remove_stale_staging(s3_client, bucket, staging)
-        if expected is not None:  # uploading straight to ``key``: a killed run's upload may be there
-            publish.abort_stale_uploads(s3_client, bucket, key)
+    def clear_leftovers() -> None:  # a killed run's upload to the same key may still be open
+        publish.abort_stale_uploads(s3_client, bucket, key)
 
     writer = ObjectWriter(
         s3_client,
@@ -282,7 +281,6 @@ def copy_url_to_s3(
         content_encoding=info.content_encoding,
         metadata=metadata,
         concurrency=opts.upload_concurrency,
-        upload_key=None if expected is not None else staging,
         before_create=clear_leftovers,
     )
     throttle = ProgressThrottle(progress, opts.progress_interval)
@@ -313,6 +311,7 @@ def copy_url_to_s3(
         if expected is not None and digest != expected:
             raise IntegrityError(f"sha256 of the body is {digest}, {want_hash}")
         final_metadata = {**metadata, META_SHA256: digest}
+        sha256_in: Literal["metadata", "tag"] = "metadata"
         if not writer.multipart:
             writer.put_single(cutter.tail(), cutter.hasher.digest(), final_metadata)
         elif expected is not None:  # sha256 set at creation and verified above: complete in place
@@ -320,12 +319,17 @@ def copy_url_to_s3(
             writer.complete()
         else:
             writer.add_part(cutter.tail())
-            publish.complete_and_publish(
+            etag = writer.complete()
+            # From here until the tags are written the key holds an unverified object: a kill
+            # leaves it untagged, and the next run uploads it again.
+            sha256_in = verify.record_sha256(
                 s3_client,
-                writer,
-                key=key,
-                metadata=final_metadata,
+                bucket,
+                key,
+                sha256=digest,
+                etag=etag,
                 size=size,
+                object_args=writer.object_args(final_metadata),
                 concurrency=opts.upload_concurrency,
             )
         throttle.finish(size, info.total)
@@ -349,6 +353,7 @@ def copy_url_to_s3(
         restarts=first[3] + download.restarts,
         elapsed=time.monotonic() - started,
         source_passes=2 if hashed is not None else 1,
+        sha256_in=sha256_in,
     )
 
 

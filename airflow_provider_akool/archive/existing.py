@@ -3,7 +3,10 @@
 Rule (first match wins):
 
 1. No object at the key -> copy.
-2. The object has no ``sha256`` metadata (not written to the end by this copier) -> copy.
+2. The object is not verified -> copy. Verified means: a ``sha256`` in its metadata (a single PUT,
+   a known ``expected_sha256``, ``hash_first``, and every large object of earlier versions), or
+   ``akool-sha256`` / ``akool-etag`` tags written for its current ETag (the default mode for a
+   large object, ``verify.py``). An object uploaded but not yet tagged is not verified.
 3. The caller passed ``expected_sha256``: keep iff the stored sha256 equals it (and the stored
    size equals ``expected_size`` when given). The URL is not compared: Akool may hand out a new
    signed URL for the same bytes.
@@ -31,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from airflow_provider_akool.archive.errors import ResourceExpiredError, UploadError
 from airflow_provider_akool.archive.source import SourceInfo
 from airflow_provider_akool.archive.urls import ascii_metadata_value
+from airflow_provider_akool.archive.verify import read_tags, tag_sha256
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -61,15 +65,20 @@ class StoredObject:
     size: int
     content_type: str
     metadata: dict[str, str]
+    etag: str | None = None
+    tags: dict[str, str] | None = None
+    """Read only for an object without ``sha256`` metadata; ``None`` when not read."""
 
     @property
     def sha256(self) -> str | None:
-        """The ``sha256`` metadata written by the copier, if any."""
-        return self.metadata.get(META_SHA256)
+        """The verified sha256: ``sha256`` metadata, else tags written for this very ETag."""
+        if META_SHA256 in self.metadata:
+            return self.metadata[META_SHA256].lower()
+        return tag_sha256(self.tags or {}, self.etag)
 
 
 def head_destination(s3: S3Client, bucket: str, key: str) -> StoredObject | None:
-    """HEAD the destination; ``None`` if there is no object (404)."""
+    """HEAD the destination (and read its tags if its metadata has no sha256); ``None`` if absent."""
     try:
         response = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -79,10 +88,13 @@ def head_destination(s3: S3Client, bucket: str, key: str) -> StoredObject | None
         raise UploadError(f"S3 HeadObject failed for s3://{bucket}/{key}: {code}") from exc
     except BotoCoreError as exc:
         raise UploadError(f"S3 HeadObject failed for s3://{bucket}/{key}: {exc}") from exc
+    metadata = {k.lower(): v for k, v in response.get("Metadata", {}).items()}
     return StoredObject(
         size=response["ContentLength"],
         content_type=response.get("ContentType", "application/octet-stream"),
-        metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
+        metadata=metadata,
+        etag=response.get("ETag"),
+        tags=None if META_SHA256 in metadata else read_tags(s3, bucket, key),
     )
 
 

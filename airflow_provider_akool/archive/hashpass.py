@@ -1,8 +1,9 @@
 """Hash-first mode (``CopyOptions(hash_first=True)``): read the source once for its sha256, then upload.
 
-S3 fixes an object's metadata when its multipart upload is created, and the copier stores the
-sha256 there. By default a large body is therefore staged and published with one server-side
-copy (``publish.py``). In hash-first mode the copier instead reads the source twice:
+S3 fixes an object's metadata when its multipart upload is created, but the sha256 of a streamed
+body is known only at its end. By default the copier therefore records the sha256 of a large body
+in object tags once the upload is complete (``verify.py``). In hash-first mode it reads the
+source twice instead, so that the sha256 can be in the metadata from the start:
 
 1. the *hash pass* (this module) streams the body once, keeping one chunk in memory, to learn
    its sha256 and size, with the same retries and Range resumes as any download;
@@ -10,8 +11,8 @@ copy (``publish.py``). In hash-first mode the copier instead reads the source tw
    with the sha256 in its metadata, and is completed only if the bytes uploaded hash to the same
    value (and have the same size); otherwise it is aborted and nothing is stored.
 
-The trade-off is twice the source egress against one S3 copy of the object: worth it when the
-source is fast and cheap to read compared with a server-side copy (e.g. in the same region).
+The trade-off is twice the source egress and read time, for a sha256 visible in the metadata
+(readers that only HEAD, or a store that refuses tagging without paying for a server-side copy).
 A source that changes between the passes fails the copy cleanly (:class:`IntegrityError`).
 """
 

@@ -3,9 +3,12 @@
 Parts go to a small thread pool while the caller downloads the next one; a semaphore blocks the
 caller once ``concurrency`` parts are in flight, which is what bounds memory. The multipart
 upload is created lazily (a body smaller than one part never starts one) and :meth:`abort`
-waits for running part uploads before aborting, so no parts are left behind. Publishing a
-completed upload under another key is ``publish.py``'s job. :class:`PartCutter` hashes a body and
-cuts it into parts for the writer.
+waits for running part uploads before aborting, so no parts are left behind. Every part carries
+a CRC32 checksum that S3 verifies on receipt (``ChecksumAlgorithm="CRC32"``), so a part corrupted
+on the way is refused, not stored. CRC32 rather than SHA-256 because the body is already hashed
+with SHA-256 for the object's recorded sha256; a second SHA-256 pass per part cost ~1 CPU-second
+per GiB on a 2-core machine (docs/benchmarks.md). A single PUT still sends its SHA-256.
+:class:`PartCutter` hashes a body and cuts it into parts for the writer.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_akool.archive.errors import UploadError
 from airflow_provider_akool.archive.parts import PartPlan
+
+# The per-part checksum S3 verifies (the module docstring says why not SHA-256).
+PART_CHECKSUM: Final = "CRC32"
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -60,17 +66,12 @@ class ObjectWriter:
         content_encoding: str | None,
         metadata: dict[str, str],
         concurrency: int,
-        upload_key: str | None = None,
         before_create: Callable[[], object] | None = None,
     ) -> None:
-        """A single PUT writes ``key``; a multipart upload goes to ``upload_key`` (default ``key``).
-
-        ``before_create`` runs just before each CreateMultipartUpload (e.g. to clear leftovers).
-        """
+        """``before_create`` runs just before each CreateMultipartUpload (e.g. to clear leftovers)."""
         self._s3 = s3
         self.bucket = bucket
         self.key = key
-        self.upload_key = upload_key or key
         self._content_type = content_type
         self._content_encoding = content_encoding
         self._metadata = dict(metadata)
@@ -90,7 +91,7 @@ class ObjectWriter:
 
     @property
     def uri(self) -> str:
-        """``s3://bucket/key`` of the object being written (the destination, not the upload key)."""
+        """``s3://bucket/key`` of the object being written."""
         return f"s3://{self.bucket}/{self.key}"
 
     @property
@@ -149,8 +150,8 @@ class ObjectWriter:
                 "CreateMultipartUpload",
                 lambda: self._s3.create_multipart_upload(
                     Bucket=self.bucket,
-                    Key=self.upload_key,
-                    ChecksumAlgorithm="CRC32",
+                    Key=self.key,
+                    ChecksumAlgorithm=PART_CHECKSUM,
                     **self.object_args(self._metadata),
                 ),
             )
@@ -170,17 +171,17 @@ class ObjectWriter:
             f"UploadPart {number}",
             lambda: self._s3.upload_part(
                 Bucket=self.bucket,
-                Key=self.upload_key,
+                Key=self.key,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=cast("bytes", data),  # botocore accepts bytearray blobs; the stubs do not
-                ChecksumAlgorithm="CRC32",
+                ChecksumAlgorithm=PART_CHECKSUM,
             ),
         )
         with self._lock:
             self._bytes_uploaded += len(data)
         part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
-        if "ChecksumCRC32" in response:
+        if "ChecksumCRC32" in response:  # S3 wants it back in CompleteMultipartUpload
             part["ChecksumCRC32"] = response["ChecksumCRC32"]
         return part
 
@@ -201,7 +202,7 @@ class ObjectWriter:
         response = self._call(
             "CompleteMultipartUpload",
             lambda: self._s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=self.upload_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             ),
         )
         self.completed_etag = response.get("ETag")
@@ -222,11 +223,9 @@ class ObjectWriter:
         if upload_id is None:
             return
         try:
-            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.upload_key, UploadId=upload_id)
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
         except (ClientError, BotoCoreError) as exc:
-            log.warning(
-                "could not abort multipart upload of s3://%s/%s: %s", self.bucket, self.upload_key, s3_error_text(exc)
-            )
+            log.warning("could not abort multipart upload of s3://%s/%s: %s", self.bucket, self.key, s3_error_text(exc))
 
     def reset(self) -> None:
         """Abort the current upload and start afresh (the source restarted from byte 0)."""

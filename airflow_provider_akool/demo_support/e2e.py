@@ -6,7 +6,7 @@ in a throw-away AIRFLOW_HOME on 127.0.0.1 with sqlite (LocalExecutor works with 
 as ``airflow standalone`` uses it). Steps:
 
 1. akool-sim (avatars stay queued for a simulated day, so the waits are deferred as long as needed)
-   and a moto S3 server; the bucket; the two connections as environment variables.
+   and SeaweedFS (S3); the bucket; the two connections as environment variables.
 2. ``airflow db migrate``, the ``akool_sessions`` pool, then the four components.
 3. Trigger the DAG; wait until every ``create_avatar`` instance is DEFERRED and its
    ``AkoolAvatarTrigger`` runs in triggerer #1.
@@ -35,7 +35,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from airflow_provider_akool.demo_support.processes import Managed, free_port, start, start_s3, start_sim, venv_command
+from airflow_provider_akool.demo_support.processes import (
+    Managed,
+    free_port,
+    s3_client,
+    start,
+    start_s3,
+    start_sim,
+    venv_command,
+)
 
 DAG_ID = "akool_end_to_end"
 CREATE_TASK = "create_avatar"
@@ -200,7 +208,6 @@ class Run:
         return child
 
     def execute(self) -> None:
-        import boto3
         import httpx
 
         from airflow_provider_akool.demo_support.report import collect
@@ -212,20 +219,16 @@ class Run:
         self.children.append(migrate)  # runs while the servers start
         sim, sim_url = start_sim(home, env, time_scale=TIME_SCALE, overrides={"avatar_queue_seconds": QUEUE_SECONDS})
         self.children.append(sim)
-        s3_server, s3_url = start_s3(home, env)
+        s3_server, s3_url, aws_conn = start_s3(home)
         self.children.append(s3_server)
-        self.say(f"  akool-sim pid {sim.pid} {sim_url}; moto S3 pid {s3_server.pid} {s3_url}")
-        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
-                          aws_access_key_id="e2e", aws_secret_access_key="e2e")  # noqa: S106 - moto
+        self.say(f"  akool-sim pid {sim.pid} {sim_url}; SeaweedFS S3 pid {s3_server.pid} {s3_url}")
+        s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
             {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
              "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
         )
-        env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-            {"conn_type": "aws", "login": "e2e", "password": "e2e",
-             "extra": {"endpoint_url": s3_url, "region_name": "us-east-1"}}
-        )
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         try:
             code = migrate.process.wait(timeout=self.left(180))
         except subprocess.TimeoutExpired:

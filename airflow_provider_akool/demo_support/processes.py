@@ -45,6 +45,9 @@ class Managed:
     process: subprocess.Popen[Any]
     log: Path
     stopped: list[str] = field(default_factory=list)
+    # What stops it cleanly: SIGINT for PostgreSQL (a fast shutdown; SIGTERM waits for clients),
+    # SIGKILL for SeaweedFS (which ignores SIGTERM while starting).
+    stop_signal: signal.Signals = signal.SIGTERM
 
     @property
     def pid(self) -> int:
@@ -61,11 +64,24 @@ class Managed:
         except psutil.NoSuchProcess:
             return []
 
+    def kill_tree(self) -> list[str]:
+        """A crash of the whole tree: SIGKILL to every recorded PID at once, deepest first, so no
+        process outlives its parent long enough to react (a task's SIGTERM handler, for one)."""
+        tree = self.tree()
+        for proc in reversed(tree):  # psutil lists descendants after their ancestors
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        gone, alive = psutil.wait_procs(tree, timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1)
+        self.stopped = [f"{p.pid}: SIGKILLed" for p in gone] + [f"{p.pid}: STILL ALIVE" for p in alive]
+        return self.stopped
+
     def stop(self, grace: float = 10.0, *, kill: bool = False) -> list[str]:
-        """Stop the recorded tree by PID: SIGTERM (or SIGKILL with ``kill``) to the root, then to
+        """Stop the recorded tree by PID: ``stop_signal`` (SIGKILL with ``kill``) to the root, then to
         each survivor, then SIGKILL; returns one line per PID saying how it ended."""
         tree = self.tree()
-        first = signal.SIGKILL if kill else signal.SIGTERM
+        first = signal.SIGKILL if kill else self.stop_signal
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, first)
         gone, alive = psutil.wait_procs(tree, timeout=grace)
@@ -86,13 +102,16 @@ class Managed:
         return notes
 
 
-def start(name: str, command: list[str], *, env: dict[str, str], logs: Path) -> Managed:
-    """Start ``command`` with stdout and stderr going to ``logs/<name>.log``."""
+def start(
+    name: str, command: list[str], *, env: dict[str, str], logs: Path, user: str | None = None, cwd: Path | None = None
+) -> Managed:
+    """Start ``command`` with stdout and stderr going to ``logs/<name>.log`` (as ``user``, in ``cwd`` if given)."""
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     sink: IO[bytes] = log.open("ab")
     try:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   user=user, cwd=cwd)
     finally:
         sink.close()  # the child has its own descriptor
     return Managed(name, process, log)
@@ -135,13 +154,27 @@ def start_sim(
         raise
 
 
-def start_s3(home: Path, env: dict[str, str]) -> tuple[Managed, str]:
-    """A moto S3 server on a free loopback port; returns the process and its endpoint URL."""
-    url_file = home / "moto-s3.url"
-    command = [sys.executable, "-m", SERVERS_MODULE, "s3", "--url-file", str(url_file)]
-    child = start("moto-s3", command, env=env, logs=home / "logs")
-    try:
-        return child, wait_for_file(url_file, child, timeout=30)
-    except BaseException:
-        child.stop()
-        raise
+def start_s3(home: Path) -> tuple[Managed, str, dict[str, Any]]:
+    """SeaweedFS (a real S3 server) on free loopback ports, data under ``home/seaweedfs``.
+
+    Returns the process (stopped by SIGKILL to its PID), the endpoint URL and the ``aws`` Airflow
+    connection (a dict for ``AIRFLOW_CONN_AWS_DEFAULT``); boto3 keyword arguments come from
+    :meth:`SeaweedS3.boto3_credentials`.
+    """
+    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+
+    server = SeaweedS3.start(home / "seaweedfs")
+    child = Managed("seaweedfs-s3", server.process, server.log_path, stop_signal=signal.SIGKILL)
+    return child, server.endpoint_url, server.aws_connection()
+
+
+def s3_client(endpoint_url: str) -> Any:
+    """A boto3 S3 client for the server :func:`start_s3` started."""
+    import boto3
+
+    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+
+    keys = SeaweedS3.boto3_credentials()
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=keys["region_name"],
+                        aws_access_key_id=keys["aws_access_key_id"],
+                        aws_secret_access_key=keys["aws_secret_access_key"])

@@ -1,16 +1,13 @@
-"""Tiny servers for the demo, each run as its own process until SIGTERM/SIGINT.
+"""akool-sim with config fields the ``akool-sim`` command has no option for, as its own process
+until SIGTERM/SIGINT (the S3 of the demo and the e2e runs is SeaweedFS: ``seaweedfs.py``).
 
-``python -m airflow_provider_akool.demo_support.servers s3 --url-file F``: a moto S3 server on
-127.0.0.1 with a port the system picks (moto's own CLI needs a port chosen in advance).
-``... servers sim --url-file F --time-scale 20 --set avatar_queue_seconds=86400``: akool-sim with
-config fields the ``akool-sim`` command has no option for.
-Both write their URL to ``--url-file`` once they accept connections, then print it.
+``python -m airflow_provider_akool.demo_support.servers sim --url-file F --time-scale 20
+--set avatar_queue_seconds=86400`` writes its URL to ``--url-file`` once it accepts connections.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -29,20 +26,6 @@ def _wait_for_signal() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-
-
-def serve_s3(url_file: Path) -> None:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        _write_url(url_file, f"http://{host}:{port}")
-        _wait_for_signal()
-    finally:
-        server.stop()
 
 
 def _value(text: str) -> Any:
@@ -67,16 +50,13 @@ def serve_sim(url_file: Path, time_scale: float, settings: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Servers for the akool demo and e2e run.")
-    parser.add_argument("kind", choices=["s3", "sim"])
+    parser = argparse.ArgumentParser(description="akool-sim with config overrides, for the e2e runs.")
+    parser.add_argument("kind", choices=["sim"])
     parser.add_argument("--url-file", type=Path, required=True)
-    parser.add_argument("--time-scale", type=float, default=1.0, help="sim only")
+    parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="sim config field")
     args = parser.parse_args(argv)
-    if args.kind == "s3":
-        serve_s3(args.url_file)
-    else:
-        serve_sim(args.url_file, args.time_scale, args.set)
+    serve_sim(args.url_file, args.time_scale, args.set)
     return 0
 
 

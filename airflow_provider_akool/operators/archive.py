@@ -83,9 +83,9 @@ class AkoolArchiveToS3Operator(BaseOperator):
     :param part_size: base multipart part size (>= 5 MiB; grown for huge objects).
     :param skip_existing: keep objects already archived with the same content.
     :param hash_first: for files larger than one part or of unknown size, read the source once to
-        hash it, then upload straight to the final key with the sha256 in its metadata (no staging
-        key, no server-side copy). Twice the source egress instead of one S3 copy: for fast, cheap
-        sources (e.g. same region). A source that changes between the reads fails, storing nothing.
+        hash it, then upload it with the sha256 in its metadata rather than in object tags (for
+        readers that only look at metadata). Twice the source egress; a source that changes
+        between the reads fails, storing nothing.
     :param allowed_schemes: subset of http, https; file://, ftp:// and others are never fetched.
     :param allowed_hosts: only fetch from these hosts (``.example.com`` also matches subdomains).
     :param asset_alias: name of the AssetAlias outlet; None emits no Asset events.

@@ -45,6 +45,27 @@ TRANSCRIPT_KEY = "transcript"
 
 
 
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _transport_extra(hook: Any) -> dict[str, int]:
+    """Opt-in data-channel limits from the connection extra (``max_message_bytes``, ``bytes_per_second``)."""
+    extra = getattr(hook.connection, "extra_dejson", None) or {}
+    found: dict[str, int] = {}
+    for key in ("max_message_bytes", "bytes_per_second"):
+        value = extra.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            found[key] = int(value)
+        except (TypeError, ValueError):
+            raise AirflowFailException(
+                f"connection {hook.akool_conn_id!r}: extra field {key!r} must be a whole number of bytes"
+            ) from None
+    return found
+
+
 def _parse_json(value: Any, field: str) -> Any:
     """A list or mapping rendered from a template arrives as JSON text; anything else is passed through."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
@@ -114,6 +135,11 @@ class AkoolRetellingSessionOperator(BaseOperator):
     :param segment_timeout: seconds to wait for one segment to be spoken; None derives it from the
         segment's length.
     :param ready_timeout: seconds to wait for the avatar to join the session.
+    :param max_message_bytes: opt-in budget for one data-channel message (encoded JSON), e.g. up to
+        15360 on LiveKit; default: the transport's (960 bytes on Agora, LiveKit and the sim), else
+        the connection's ``max_message_bytes`` extra. See docs/guides/transports.md.
+    :param bytes_per_second: opt-in data-channel send rate; default: the transport's (6000 on Agora,
+        5760 on LiveKit), else the connection's ``bytes_per_second`` extra.
     :param speech_rates: speaking rates to plan with, per character class, in characters per second
         at speed 1.0 (``{"han": 4.2, "letter": 13}``), or a transcript's measured ``speech_rates``
         block as it is (templated). They override the connection extra ``speech_rates`` for the
@@ -160,6 +186,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
         duration: int | str = "auto",
         segment_timeout: float | None = None,
         ready_timeout: float = 90.0,
+        max_message_bytes: int | None = None,
+        bytes_per_second: int | None = None,
         max_sessions: int | None = None,
         max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
         speech_rates: dict[str, Any] | str | None = None,
@@ -192,6 +220,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
         self.segment_timeout = segment_timeout
         self.ready_timeout = ready_timeout
         self.speech_rates = speech_rates
+        self.max_message_bytes = max_message_bytes
+        self.bytes_per_second = bytes_per_second
         self.akool_conn_id = akool_conn_id
         self._runner: RetellingRunner | None = None
         self._kill_client: AkoolClient | None = None
@@ -212,6 +242,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
         try:
             default_stream_type = hook.default_stream_type
+            transport_extra = _transport_extra(hook)
             from_connection = language_rates(
                 hook.speech_rates_by_language, blank_to_none(self.language),
                 f"connection {self.akool_conn_id!r} extra speech_rates",
@@ -232,6 +263,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 segment_timeout=self.segment_timeout,
                 ready_timeout=self.ready_timeout,
                 speech_rates=speech_rates,
+                max_message_bytes=_first(self.max_message_bytes, transport_extra.get("max_message_bytes")),
+                bytes_per_second=_first(self.bytes_per_second, transport_extra.get("bytes_per_second")),
                 max_sessions=self.max_sessions,
                 max_total_session_seconds=self.max_total_session_seconds,
                 max_segment_attempts=int(self.max_segment_attempts or 1),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .app import create_app
 from .config import FAULT_KINDS, SimConfig
+from .profiles import PROFILES
 from .runner import SimServer
 
-__all__ = ["FAULT_KINDS", "SimConfig", "SimServer", "create_app"]
+__all__ = ["FAULT_KINDS", "PROFILES", "SimConfig", "SimServer", "create_app"]

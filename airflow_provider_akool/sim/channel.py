@@ -271,7 +271,7 @@ class AvatarPeer:
 
     def _stop_speaking(self, cause: str) -> None:
         self._discard_queued(cause)
-        if self.speaking and not self.ending:
+        if self.speaking and (cause == "interrupt" or not self.ending):  # finishing: only an explicit interrupt
             self.cut_by = cause
             self.interrupted.set()
 

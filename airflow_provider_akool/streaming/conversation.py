@@ -55,7 +55,7 @@ class Conversation:
     on_spoken: Callable[[SegmentRecord], None]
     clock: Callable[[], float]
     evidence_in_run: bool = False
-    transport_factory: Callable[[str, dict[str, Any]], Transport] = create_transport
+    transport_factory: Callable[..., Transport] = create_transport
 
     def _timings(self) -> SpeakerTimings:
         s = self.settings
@@ -70,7 +70,7 @@ class Conversation:
 
     async def run(self, credentials: dict[str, Any], params: SetParams) -> str:
         s = self.settings
-        transport = self.transport_factory(s.stream_type, credentials)
+        transport = self.transport_factory(s.stream_type, credentials, limits=s.transport_limits())
         try:
             try:
                 await asyncio.wait_for(transport.connect(), timeout=s.join_timeout)

@@ -2,9 +2,9 @@
 
 ``open_session`` runs the create call in its own task and shields it: if the caller is cancelled
 while the request is in flight, the request still completes and the session it opened (if any)
-is closed before the cancellation goes on. ``close_session`` retries, treats 1216/1219 as closed
-(the client maps them), confirms with the session detail, and finishes even when the caller is
-cancelled meanwhile (the cancellation is re-raised afterwards). ``CreateWatch`` keeps looking for a
+is closed before the cancellation goes on. ``close_session`` retries until a close is confirmed
+(``close_steps``, shared with the sync sweeper), and finishes even when the caller is cancelled
+meanwhile (the cancellation is re-raised afterwards). ``CreateWatch`` keeps looking for a
 session that a create attempt given up on may still open (``client/reconcile.py``): a bounded poll
 in the background while the session is used, and one more look when it is closed.
 """
@@ -12,19 +12,22 @@ in the background while the session is used, and one more look when it is closed
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import logging
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_akool.client.errors import AkoolError, AkoolNotFoundError
+from airflow_provider_akool.client.errors import AkoolClosedError, AkoolError, AkoolNotFoundError
 from airflow_provider_akool.client.reconcile import PendingCreates
 
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AsyncAkoolClient
     from airflow_provider_akool.client.models import Session
 
-__all__ = ["CloseOutcome", "CreateWatch", "close_session", "open_session"]
+__all__ = ["Backoff", "CloseOutcome", "CloseStep", "CreateWatch", "close_session", "close_steps", "open_session"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,12 @@ CREATE_DRAIN_SECONDS = 120.0
 
 @dataclass(frozen=True, slots=True)
 class CloseOutcome:
-    """How closing one session went. ``closed`` is False only when every attempt failed."""
+    """How closing one session went. ``closed`` is False only when no attempt was confirmed.
+
+    ``already_closed``: Akool answered 1216/1219. ``confirmed_status``: the status the detail read
+    after a 1000 reply (None when not read). ``error``: the last failure, or a note on a close
+    confirmed by its reply whose detail could not be read.
+    """
 
     session_id: str
     closed: bool
@@ -148,6 +156,72 @@ async def _drain(create: asyncio.Future[Session]) -> Session | None:
     return create.result()
 
 
+class CloseStep(enum.Enum):
+    """What :func:`close_steps` asks its driver to do next."""
+
+    CLOSE = "close"  # call client.close_session(session_id), send back the CloseResult
+    DETAIL = "detail"  # call client.get_session(session_id), send back the Session
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Wait ``seconds`` before the next attempt (the driver sends back None)."""
+
+    seconds: float
+
+
+class CloseInterrupted(AkoolError):
+    """Thrown into :func:`close_steps` when a call was cut short by a cancellation."""
+
+
+CloseSteps = Generator[CloseStep | Backoff, Any, CloseOutcome]
+
+
+def close_steps(
+    session_id: str,
+    *,
+    attempts: int,
+    backoff: float,
+    fatal: tuple[type[AkoolError], ...] = (),
+) -> CloseSteps:
+    """The close-and-confirm decisions, written once for the async runner and the sync sweeper.
+
+    A close is confirmed by the close reply: code 1000, or 1216/1219 (no such session / already
+    closed, which the client reports as ``already_closed``). After a 1000 reply the detail is read
+    once more: status 1/2 means the close has not taken effect, so it is sent again; any other
+    status, or a detail that fails, leaves the reply as the confirmation. A status that is not open
+    is never taken as confirmation on its own: after a close that failed, the attempt is repeated,
+    because status 3 may mean a session still running (akool-api.md §2.5, §3). Errors of a type in
+    ``fatal`` (the account, not the session) are raised at once.
+    """
+    error: str | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            result = yield CloseStep.CLOSE
+        except fatal:
+            raise
+        except AkoolError as exc:
+            error = f"close failed: {exc}"
+        else:
+            if result.already_closed:
+                return CloseOutcome(session_id, True, True, attempt)
+            try:
+                detail = yield CloseStep.DETAIL
+            except fatal:
+                raise
+            except (AkoolNotFoundError, AkoolClosedError):  # 1216/1219 on the detail agree with the reply
+                return CloseOutcome(session_id, True, False, attempt)
+            except AkoolError as exc:
+                return CloseOutcome(session_id, True, False, attempt, None, f"closed, detail not read: {exc}")
+            if not detail.is_open:
+                return CloseOutcome(session_id, True, False, attempt, detail.status)
+            error = f"session still reported open (status {detail.status}) after a successful close reply"
+        log.warning("closing session %s failed (attempt %d/%d): %s", session_id, attempt, attempts, error)
+        if attempt < attempts:
+            yield Backoff(backoff * 2 ** (attempt - 1))
+    return CloseOutcome(session_id, False, False, attempts, None, error)
+
+
 async def close_session(
     client: AsyncAkoolClient,
     session_id: str,
@@ -155,38 +229,35 @@ async def close_session(
     attempts: int = 4,
     backoff: float = 1.0,
 ) -> CloseOutcome:
-    """Close ``session_id`` and confirm with its detail; never raises (not even on cancellation).
+    """Close ``session_id`` and confirm it (see :func:`close_steps`); never raises, not even on
+    cancellation.
 
-    Each attempt is one ``close_session`` call (itself retried by the client's policy) followed by
-    ``get_session``; a session still reported open (status 1/2) is closed again. A cancellation
-    arriving meanwhile does not stop the attempts: it is reported as ``outcome.cancelled`` and the
-    caller re-raises it once the outcome is recorded.
+    Each close call is itself retried by the client's policy. A cancellation arriving meanwhile
+    does not stop the attempts: the call it cut short counts as failed, the outcome says
+    ``cancelled`` and the caller re-raises the cancellation once the outcome is recorded.
     """
+    steps = close_steps(session_id, attempts=attempts, backoff=backoff)
     cancelled = False
-    already = False
-    error: str | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            result = await client.close_session(session_id)
-            already = already or result.already_closed
+    reply: Any = None
+    failure: AkoolError | None = None
+    try:
+        while True:
+            step = steps.send(reply) if failure is None else steps.throw(failure)
+            reply, failure = None, None
+            if isinstance(step, Backoff):
+                cancelled = await _sleep_through_cancel(step.seconds) or cancelled
+                continue
+            call = client.close_session if step is CloseStep.CLOSE else client.get_session
             try:
-                detail = await client.get_session(session_id)
-            except AkoolNotFoundError:
-                return CloseOutcome(session_id, True, already, attempt, None, cancelled=cancelled)
-            except AkoolError as exc:  # closed, but not confirmed: good enough, say so
-                return CloseOutcome(session_id, True, already, attempt, None, f"not confirmed: {exc}", cancelled)
-            if not detail.is_open:
-                return CloseOutcome(session_id, True, already, attempt, detail.status, cancelled=cancelled)
-            error = f"session still reported open (status {detail.status}) after close"
-        except asyncio.CancelledError:
-            cancelled = True
-            error = "interrupted by cancellation"
-        except AkoolError as exc:
-            error = str(exc)
-        log.warning("closing session %s failed (attempt %d/%d): %s", session_id, attempt, attempts, error)
-        if attempt < attempts:
-            cancelled = await _sleep_through_cancel(backoff * 2 ** (attempt - 1)) or cancelled
-    return CloseOutcome(session_id, False, already, attempts, None, error, cancelled)
+                reply = await call(session_id)
+            except asyncio.CancelledError:
+                cancelled = True
+                failure = CloseInterrupted("interrupted by cancellation")
+            except AkoolError as exc:
+                failure = exc
+    except StopIteration as stop:
+        outcome: CloseOutcome = stop.value
+        return dataclasses.replace(outcome, cancelled=cancelled)
 
 
 async def _sleep_through_cancel(seconds: float) -> bool:

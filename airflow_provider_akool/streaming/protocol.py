@@ -45,6 +45,7 @@ __all__ = [
     "encode",
     "interrupt_command",
     "new_mid",
+    "retelling_set_params",
     "set_params_command",
 ]
 
@@ -164,6 +165,20 @@ class CommandMessage(_Model):
     type: Literal["command"] = "command"
     mid: str | None = None
     pld: CommandPayload
+
+
+def retelling_set_params(
+    *,
+    voice_id: str | None,
+    language: str | None,
+    background_url: str | None,
+    speed: float | None,
+    pron_map: dict[str, str] | None,
+) -> SetParams:
+    """The ``set-params`` data of a retelling session (mode 1): voice, language, background, speed,
+    pronunciations; the same settings the session create body carries."""
+    vparams = VoiceParams(vid=voice_id, speed=speed, pron_map=pron_map or None)
+    return SetParams(mode=1, lang=language, bgurl=background_url, vparams=vparams)
 
 
 def set_params_command(params: SetParams, *, mid: str | None = None) -> CommandMessage:

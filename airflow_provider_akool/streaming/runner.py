@@ -44,7 +44,7 @@ from airflow_provider_akool.streaming.planning import (
     normalise_scripts,
     plan_sessions,
 )
-from airflow_provider_akool.streaming.protocol import SetParams, VoiceParams
+from airflow_provider_akool.streaming.protocol import SetParams
 from airflow_provider_akool.streaming.rollover import Rollover, SessionCapReachedError, SessionTimer
 from airflow_provider_akool.streaming.settings import RetellingSettings
 from airflow_provider_akool.streaming.speech import RateMeter
@@ -193,9 +193,7 @@ class RetellingRunner:
         return body
 
     def _set_params(self) -> SetParams:
-        s = self.settings
-        vparams = VoiceParams(vid=s.voice_id, speed=s.speed, pron_map=dict(s.pron_map) if s.pron_map else None)
-        return SetParams(mode=RETELLING_MODE, lang=s.language, bgurl=s.background_url, vparams=vparams)
+        return self.settings.set_params_preview()
 
     # --- running --------------------------------------------------------------------------------
 

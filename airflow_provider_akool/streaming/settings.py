@@ -17,6 +17,7 @@ from airflow_provider_akool._session_caps import (
     DEFAULT_MAX_TOTAL_SESSION_SECONDS,
     check_session_cap,
 )
+from airflow_provider_akool.streaming.limits import TransportLimits, check_set_params_fits, transport_limits
 from airflow_provider_akool.streaming.planning import (
     Duration,
     DurationPolicy,
@@ -24,6 +25,7 @@ from airflow_provider_akool.streaming.planning import (
     check_duration,
     check_speed,
 )
+from airflow_provider_akool.streaming.protocol import SetParams, retelling_set_params
 from airflow_provider_akool.streaming.speech import SpeakingTimeModel, SpeechRates
 from airflow_provider_akool.streaming.transports.factory import check_stream_type_supported
 
@@ -60,6 +62,8 @@ class RetellingSettings:
     run opens, planned, rollover or recovery (None: no cap). ``require_confirmation``: what a segment
     spoken by estimate alone does to the run: ``warn`` (logged, counted in the transcript),
     ``fail`` (the run fails after closing its sessions), ``off`` (counted only).
+    ``max_message_bytes`` / ``bytes_per_second`` override the data channel's limits (opt-in, up to
+    what the service allows; ``limits.transport_limits``).
     """
 
     avatar_id: str
@@ -86,6 +90,8 @@ class RetellingSettings:
     max_sessions: int | None = None
     max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS
     require_confirmation: ConfirmationRule = "warn"
+    max_message_bytes: int | None = None  # opt-in transport overrides (limits.transport_limits)
+    bytes_per_second: int | None = None
 
     @property
     def speech(self) -> SpeakingTimeModel:
@@ -135,7 +141,7 @@ class RetellingSettings:
             rates = rates["rates"]  # a transcript's measured ``speech_rates`` block, as it is
         overrides = SpeechRates.parse(rates, "speech_rates") if rates is not None else {}
         policy = dataclasses.replace(self.duration_policy, speech=self.duration_policy.speech.with_rates(overrides))
-        return dataclasses.replace(
+        checked = dataclasses.replace(
             self,
             speech_rates={str(k): v for k, v in overrides.items()} or None,
             duration_policy=policy,
@@ -146,6 +152,21 @@ class RetellingSettings:
             max_sessions=check_session_cap("max_sessions", self.max_sessions),
             max_total_session_seconds=check_session_cap("max_total_session_seconds", self.max_total_session_seconds),
             require_confirmation=check_confirmation_rule(self.require_confirmation),
+        )
+        check_set_params_fits(checked.set_params_preview(), checked.transport_limits(), checked.stream_type)
+        return checked
+
+    def transport_limits(self) -> TransportLimits:
+        """The data channel's limits with the opt-in overrides (RetellingInputError naming a bad one)."""
+        return transport_limits(
+            self.stream_type, max_message_bytes=self.max_message_bytes, bytes_per_second=self.bytes_per_second
+        )
+
+    def set_params_preview(self) -> SetParams:
+        """The set-params these settings send (sized before the session is created)."""
+        return retelling_set_params(
+            voice_id=self.voice_id, language=self.language, background_url=self.background_url,
+            speed=self.speed, pron_map=dict(self.pron_map) if self.pron_map else None,
         )
 
     def summary(self) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_akool.client.errors import (
     AkoolAuthError,
     AkoolError,
-    AkoolNotFoundError,
     AkoolPermissionError,
     AkoolQuotaError,
 )
 from airflow_provider_akool.client.models.sessions import OPEN_SESSION_STATUSES
+from airflow_provider_akool.streaming.lifecycle import Backoff, CloseOutcome, CloseStep, close_steps
 
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["SweepReport", "session_created_at", "sweep_open_sessions"]
 
 log = logging.getLogger(__name__)
+
+# The account, not one session: no other close would do better (the caller fails fast).
+_ACCOUNT_ERRORS: tuple[type[AkoolError], ...] = (AkoolAuthError, AkoolPermissionError, AkoolQuotaError)
 
 # Field names a creation time might come under (none is documented; §2.4 SessionResponse).
 _TIME_FIELDS = ("create_time", "created_at", "createdAt", "create_at", "createTime", "start_time")
@@ -81,23 +84,26 @@ def _open_sessions(client: AkoolClient) -> dict[str, Session]:
     return found
 
 
-def _close(client: AkoolClient, session_id: str, attempts: int) -> tuple[bool, str | None]:
-    error: str | None = None
-    for _ in range(attempts):
-        try:
-            client.close_session(session_id)
-            detail = client.get_session(session_id)
-        except AkoolNotFoundError:
-            return True, None
-        except (AkoolAuthError, AkoolPermissionError, AkoolQuotaError):
-            raise  # the account, not this session: no other close would do better (the caller fails fast)
-        except AkoolError as exc:
-            error = str(exc)
-            continue
-        if not detail.is_open:
-            return True, None
-        error = f"still reported open (status {detail.status})"
-    return False, error
+def _close(client: AkoolClient, session_id: str, attempts: int, backoff: float) -> CloseOutcome:
+    """Blocking driver of the shared close-and-confirm steps (``lifecycle.close_steps``)."""
+    steps = close_steps(session_id, attempts=attempts, backoff=backoff, fatal=_ACCOUNT_ERRORS)
+    reply: Any = None
+    failure: AkoolError | None = None
+    try:
+        while True:
+            step = steps.send(reply) if failure is None else steps.throw(failure)
+            reply, failure = None, None
+            if isinstance(step, Backoff):
+                time.sleep(step.seconds)
+                continue
+            call = client.close_session if step is CloseStep.CLOSE else client.get_session
+            try:
+                reply = call(session_id)
+            except AkoolError as exc:
+                failure = exc
+    except StopIteration as stop:
+        outcome: CloseOutcome = stop.value
+        return outcome
 
 
 def sweep_open_sessions(
@@ -107,11 +113,14 @@ def sweep_open_sessions(
     older_than_seconds: float | None = None,
     dry_run: bool = False,
     attempts: int = 3,
+    backoff: float = 0.5,
     now: Callable[[], float] = time.time,
 ) -> SweepReport:
     """Close open sessions, optionally only ``only_ids`` and only those older than a threshold.
 
     ``only_ids`` None means every open session of the account; an empty collection means none.
+    A close counts only when confirmed (``lifecycle.close_steps``: by the close reply, not by a
+    status alone); each session gets ``attempts`` tries, ``backoff`` seconds apart, doubling.
     An account-level error (wrong key, no permission, no credit) propagates, also during a close.
     """
     report = SweepReport(dry_run=dry_run)
@@ -137,11 +146,11 @@ def sweep_open_sessions(
         if dry_run:
             report.would_close.append(entry)
             continue
-        closed, error = _close(client, session_id, attempts)
-        if closed:
+        outcome = _close(client, session_id, attempts, backoff)
+        if outcome.closed:
             report.closed.append(entry)
             log.info("Closed stale session %s (status %s)", session_id, session.status)
         else:
-            report.failed.append({**entry, "reason": error})
-            log.error("Could not close stale session %s: %s", session_id, error)
+            report.failed.append({**entry, "reason": outcome.error})
+            log.error("Could not close stale session %s: %s", session_id, outcome.error)
     return report

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from archive_fileserver import FileServer, Resource, deterministic_bytes
-from s3_support import S3Calls
+from s3_support import S3Calls, verified_sha256
 
 from airflow_provider_akool.archive import (
     CopyCancelledError,
@@ -93,7 +93,11 @@ def test_large_body_uses_concurrent_multipart_and_sha256_matches(
     assert s3_calls.count("UploadPart") == 3
     assert s3_calls.count("CompleteMultipartUpload") == 1
     assert obj["ContentType"] == "video/mp4"
-    assert obj["Metadata"]["sha256"] == res.sha256
+    assert "sha256" not in obj["Metadata"]  # known only at the end: recorded in tags, not metadata
+    assert result.sha256_in == "tag"
+    assert verified_sha256(s3, bucket, "k/clip.mp4") == res.sha256
+    assert s3_calls.of("CopyObject") == s3_calls.of("UploadPartCopy") == []
+    assert all(p["ChecksumAlgorithm"] == "CRC32" for p in s3_calls.of("UploadPart"))
     assert obj["Metadata"]["created-at"] == "2025-03-01T12:00:00Z"
     assert obj["Metadata"]["expires-at"] == "2025-03-08T12:00:00Z"
     assert seen[-1] == (BIG, BIG)

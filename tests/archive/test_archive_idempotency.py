@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 from archive_fileserver import FileServer, Resource, deterministic_bytes
-from s3_support import S3Calls
+from s3_support import S3Calls, verified_sha256
 
 from airflow_provider_akool.archive import CopyOptions, RetryPolicy, copy_url_to_s3
 from airflow_provider_akool.archive.parts import MiB
@@ -48,7 +48,7 @@ def test_changed_source_same_size_is_rearchived_via_etag(
     again = copy(url, s3, http, bucket)
     assert again.status == "archived"
     assert again.bytes_uploaded == BIG
-    assert s3.head_object(Bucket=bucket, Key="a/b.mp4")["Metadata"]["sha256"] == changed.sha256
+    assert verified_sha256(s3, bucket, "a/b.mp4") == changed.sha256
 
 
 def test_changed_size_without_etag_is_rearchived(files: FileServer, s3: Any, http: httpx.Client, bucket: str) -> None:
@@ -95,7 +95,7 @@ def test_object_without_checksum_metadata_is_replaced(
     s3.put_object(Bucket=bucket, Key="a/b.mp4", Body=res.body)  # e.g. written by some other tool
     result = copy(url, s3, http, bucket)
     assert result.status == "archived"
-    assert s3.head_object(Bucket=bucket, Key="a/b.mp4")["Metadata"]["sha256"] == res.sha256
+    assert verified_sha256(s3, bucket, "a/b.mp4") == res.sha256
 
 
 def test_skip_existing_false_always_copies(files: FileServer, s3: Any, http: httpx.Client, bucket: str) -> None:

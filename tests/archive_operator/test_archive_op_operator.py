@@ -17,6 +17,7 @@ from archive_op_support import (
     sim_client,
     source_sha256,
 )
+from s3_support import verified_sha256
 
 from airflow_provider_akool._compat import AirflowException
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
@@ -61,7 +62,7 @@ def test_avatar_records_are_archived_verified_and_listed_in_the_manifest(
             assert entry["content_type"] == content_type
             head = s3.head_object(Bucket=bucket, Key=key)
             assert head["ContentType"] == content_type
-            assert head["Metadata"]["sha256"] == entry["sha256"]
+            assert verified_sha256(s3, bucket, key) == entry["sha256"]
             created = datetime.fromisoformat(record["created_at"])
             assert datetime.fromisoformat(entry["created_at"]) == created
             assert datetime.fromisoformat(entry["expires_at"]) == created + timedelta(days=7)

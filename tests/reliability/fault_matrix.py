@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: s3_support
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chaos_support import (

@@ -74,6 +74,7 @@ OPS: dict[str, Op] = {
             "pron_map": "{{ params.pron_map }}",
             "voice_id": "{{ params.voice_id }}",
             "language": "{{ params.language }}",
+            "speech_rates": "{{ params.speech_rates }}",
         },
         {
             "avatar_id": AVATAR,
@@ -85,6 +86,7 @@ OPS: dict[str, Op] = {
             "pron_map": None,
             "voice_id": None,
             "language": None,
+            "speech_rates": None,
         },
         native=True,
     ),
@@ -194,8 +196,10 @@ CASES: dict[str, Case] = {
     "session-ready-timeout-negative": Case("session", kwargs={"ready_timeout": -1}, expect="ready_timeout"),
     # Cost cap: an accidentally huge batch is refused before any session is paid for.
     "session-scripts-over-cost-cap": Case(
-        "session", {"scripts": [LONG_SCRIPT]}, expect="max_total_session_seconds: planned 20 session(s)"
+        "session", {"scripts": [LONG_SCRIPT]}, expect="max_total_session_seconds: planned "
     ),
+    "session-speech-rates-class": Case("session", {"speech_rates": {"latin": 12}}, expect="speech_rates: unknown"),
+    "session-speech-rates-value": Case("session", {"speech_rates": {"han": -2}}, expect="speech_rates.han"),
     "session-scripts-over-max-sessions": Case(
         "session",
         {"scripts": ["First line.", "Second line."], "duration": 34},

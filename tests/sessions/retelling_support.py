@@ -132,8 +132,8 @@ def filter_transport(
 ) -> None:
     real = runner_module.create_transport
 
-    def factory(stream_type: str, credentials: dict[str, Any]) -> Any:
-        return FilteredTransport(real(stream_type, credentials), outgoing, incoming)
+    def factory(stream_type: str, credentials: dict[str, Any], **options: Any) -> Any:
+        return FilteredTransport(real(stream_type, credentials, **options), outgoing, incoming)
 
     monkeypatch.setattr(runner_module, "create_transport", factory)
 

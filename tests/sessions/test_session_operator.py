@@ -71,9 +71,9 @@ def test_runs_pushes_session_id_at_once_and_returns_manifest(
     tokens: list[str] = []
     real_create_transport = runner_module.create_transport
 
-    def spy(stream_type: str, credentials: dict[str, Any]) -> Any:
+    def spy(stream_type: str, credentials: dict[str, Any], **options: Any) -> Any:
         tokens.append(credentials["sim_token"])
-        return real_create_transport(stream_type, credentials)
+        return real_create_transport(stream_type, credentials, **options)
 
     monkeypatch.setattr(runner_module, "create_transport", spy)
     caplog.set_level("DEBUG")
@@ -117,9 +117,10 @@ def test_set_params_rejected_fails_without_retry_and_closes(sim: SimServer) -> N
     assert sim.state()["open_sessions"] == []
 
 
-def test_templated_values_render_as_text(sim: SimServer) -> None:
+def test_templated_values_render_as_text(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = akool_sim_factory(time_scale=20, join_delay_seconds=0)  # a 60 s session lasts 3 real seconds
+    set_sim_connection(monkeypatch, sim)
     op = operator(scripts=json.dumps(["Rendered from a template."]), speed="0.9", duration="auto", voice_id="")
-    sim.set_channel(join_delay_seconds=0)
     manifest = op.execute({"ti": RecordingTI()})  # type: ignore[arg-type]
     assert manifest["settings"]["voice_id"] is None and manifest["settings"]["duration"] == "auto"
     assert manifest["sessions"][0]["duration"] == 60

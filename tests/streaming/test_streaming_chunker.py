@@ -18,6 +18,7 @@ from airflow_provider_akool.streaming import (
     reassemble,
 )
 from airflow_provider_akool.streaming import chunker as chunker_module
+from airflow_provider_akool.streaming.limits import transport_limits
 
 AGORA = AGORA_LIMITS.max_message_bytes
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man-woman-girl-boy ZWJ sequence
@@ -121,11 +122,14 @@ def test_many_chunks_keep_fitting_as_idx_gains_digits() -> None:
     assert_valid_chunks(chunks, text, 120)
 
 
-def test_livekit_budget_means_few_chunks() -> None:
+def test_an_opted_in_livekit_budget_means_few_chunks() -> None:
     text = "Lorem ipsum dolor sit amet. " * 2000
-    chunks = chunk_text(text, max_message_bytes=LIVEKIT_LIMITS.max_message_bytes)
-    assert_valid_chunks(chunks, text, LIVEKIT_LIMITS.max_message_bytes)
-    assert len(chunks) == 4
+    default = chunk_text(text, max_message_bytes=LIVEKIT_LIMITS.max_message_bytes)  # 960 B, as Akool's demo
+    assert_valid_chunks(default, text, LIVEKIT_LIMITS.max_message_bytes)
+    opted_in = transport_limits("livekit", max_message_bytes=15_000, bytes_per_second=100_000).max_message_bytes
+    chunks = chunk_text(text, max_message_bytes=opted_in)
+    assert_valid_chunks(chunks, text, opted_in)
+    assert len(chunks) == 4 and len(default) > 60
 
 
 def test_encoding_work_is_per_chunk_not_per_character(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from airflow_provider_akool.streaming import (
     chunk_text,
     encode,
 )
+from airflow_provider_akool.streaming.limits import transport_limits
 
 
 class FakeClock:
@@ -147,11 +148,17 @@ async def test_concurrent_senders_share_the_budget() -> None:
     assert worst_bytes <= AGORA_LIMITS.bytes_per_second
 
 
-async def test_livekit_limits_do_not_slow_speech_sized_traffic() -> None:
+async def test_livekit_defaults_pace_like_akools_demo_and_larger_rates_are_opt_in() -> None:
     clock = FakeClock()
     limiter = RateLimiter.for_limits(LIVEKIT_LIMITS, clock=clock, sleep=clock.sleep)
-    sent = await send_all(limiter, clock, [2000] * 10)
-    assert sent[-1][0] - sent[0][0] < 0.1
+    sent = await send_all(limiter, clock, [960] * 12)
+    assert max_in_any_window(sent)[0] <= 5760
+    assert sent[-1][0] - sent[0][0] > 1.0  # 11,520 bytes at 5,760 B/s
+    opted_in = transport_limits("livekit", max_message_bytes=2000, bytes_per_second=1_000_000)
+    clock = FakeClock()
+    fast = RateLimiter.for_limits(opted_in, clock=clock, sleep=clock.sleep)
+    sent = await send_all(fast, clock, [2000] * 10)
+    assert sent[-1][0] - sent[0][0] < 0.5  # only the 30 msg/s spacing; 20 KB at 5,760 B/s would take 3 s
 
 
 async def test_message_larger_than_a_second_of_budget_is_refused() -> None:

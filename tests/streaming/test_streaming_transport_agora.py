@@ -53,6 +53,10 @@ class RtcConnectionPublishConfig:
 
 
 class FakeConnection:
+    """Mirrors ``agora.rtc.rtc_connection.RTCConnection`` of SDK 2.3+ (read at 2.4.x): the constructor
+    creates a default data stream with ``_create_data_stream(False, False)`` and the public
+    ``send_stream_message(data)`` sends on ``self._data_stream_id``."""
+
     def __init__(self, sdk: FakeSdk, conn_config: RTCConnConfig, publish_config: RtcConnectionPublishConfig) -> None:
         self.sdk = sdk
         self.conn_config = conn_config
@@ -60,9 +64,19 @@ class FakeConnection:
         self.observer: Any = None
         self.user_observer: Any = None
         self.connect_args: tuple[str, str, str] | None = None
+        self.streams: dict[int, tuple[bool, bool]] = {}  # stream id -> (reliable, ordered)
         self.sent: list[bytes] = []
+        self.sent_on: list[tuple[bool, bool]] = []  # (reliable, ordered) of the stream each message went on
         self.disconnects = 0
         self.releases = 0
+        self._data_stream_id = FakeConnection._create_data_stream(self, False, False)
+
+    def _create_data_stream(self, reliable: bool, ordered: bool) -> int | None:
+        if self.sdk.stream_code < 0 and (reliable, ordered) != (False, False):
+            return None  # the SDK returns None when the native call fails
+        stream_id = len(self.streams)
+        self.streams[stream_id] = (bool(reliable), bool(ordered))
+        return stream_id
 
     def register_observer(self, observer: Any) -> int:
         self.observer = observer
@@ -83,8 +97,10 @@ class FakeConnection:
         return 0
 
     def send_stream_message(self, data: bytes) -> int:
-        assert isinstance(data, bytes)
+        assert isinstance(data, bytes)  # the SDK wraps it in ctypes.c_char_p: bytes only
         self.sent.append(data)
+        assert self._data_stream_id is not None
+        self.sent_on.append(self.streams[self._data_stream_id])
         return self.sdk.send_code
 
     def disconnect(self) -> int:
@@ -107,7 +123,7 @@ class FakeService:
     def create_rtc_connection(
         self, conn_config: RTCConnConfig, publish_config: RtcConnectionPublishConfig
     ) -> FakeConnection:
-        connection = FakeConnection(self.sdk, conn_config, publish_config)
+        connection = self.sdk.connection_class(self.sdk, conn_config, publish_config)
         self.sdk.connections.append(connection)
         return connection
 
@@ -126,6 +142,8 @@ class FakeSdk:
         self.connect_code = 0
         self.join_outcome = "connected"
         self.send_code = 0
+        self.stream_code = 0
+        self.connection_class: type[FakeConnection] = FakeConnection
 
     def AgoraService(self) -> FakeService:
         service = FakeService(self)
@@ -196,6 +214,43 @@ async def test_send_uses_stream_messages_and_negative_codes_are_rejections(sdk: 
         with pytest.raises(MessageRejectedError, match="-17") as caught:
             await transport.send(b"{}")
     assert caught.value.code == -17
+
+
+async def test_every_message_goes_on_a_reliable_ordered_stream(sdk: FakeSdk) -> None:
+    async with make(sdk) as transport:
+        for index in range(3):
+            await transport.send(b'{"v":2,"type":"chat","idx":%d}' % index)
+        connection = sdk.connections[0]
+        assert connection.sent_on == [(True, True)] * 3, "not on the SDK's unreliable, unordered default stream"
+        assert transport.stream_id is not None and connection.streams[transport.stream_id] == (True, True)
+
+
+async def test_no_reliable_stream_fails_the_join_and_releases(sdk: FakeSdk) -> None:
+    sdk.stream_code = -1
+    transport = make(sdk)
+    with pytest.raises(TransportError, match="reliable, ordered data stream"):
+        await transport.connect()
+    connection = sdk.connections[0]
+    assert connection.connect_args is None, "refused before joining the channel"
+    assert connection.releases == 1 and connection.sent == []
+
+
+class OldSdkConnection(FakeConnection):
+    """SDK <= 2.2: public ``create_data_stream(reliable, ordered)``, no default stream."""
+
+    _create_data_stream = None  # type: ignore[assignment]
+    create_data_stream = FakeConnection._create_data_stream
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        del self._data_stream_id
+
+
+async def test_an_sdk_without_the_stream_api_is_refused(sdk: FakeSdk) -> None:
+    sdk.connection_class = OldSdkConnection
+    with pytest.raises(TransportError, match=r"2\.3 or newer"):
+        await make(sdk).connect()
+    assert sdk.connections[0].releases == 1 and sdk.connections[0].connect_args is None
 
 
 async def test_avatar_leaving_ends_the_stream(sdk: FakeSdk) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from airflow_provider_akool.client.models.common import RequestModel, ResponseModel, Secret
 
@@ -96,6 +96,68 @@ class SessionCredentials(ResponseModel):
         return revealed
 
 
+class _ByoCredentials(RequestModel):
+    """Bring-your-own RTC room for session create (§2.4 ``Credentials``): Akool's avatar joins it.
+
+    One strict model per ``stream_type``, so a misspelt or foreign field fails locally, naming
+    it, instead of being dropped. ``stream_type`` is copied in from the request to pick the model
+    and is not sent.
+    """
+
+    stream_type: str = Field(exclude=True)
+
+
+class AgoraCredentials(_ByoCredentials):
+    """``credentials`` for ``stream_type="agora"``."""
+
+    stream_type: Literal["agora"] = Field(default="agora", exclude=True)
+    agora_uid: int
+    agora_app_id: str | None = None
+    agora_channel: str = Field(min_length=1)
+    agora_token: Secret
+
+
+class LiveKitCredentials(_ByoCredentials):
+    """``credentials`` for ``stream_type="livekit"``."""
+
+    stream_type: Literal["livekit"] = Field(default="livekit", exclude=True)
+    livekit_url: str = Field(min_length=1)
+    livekit_token: Secret
+    livekit_room_name: str | None = None
+    livekit_server_identity: str | None = None
+    livekit_client_identity: str | None = None
+
+
+def _trtc(name: str) -> Any:
+    # The OpenAPI schema spells the request fields trtc_sdk_*, the demo and guide trtc_* (§2.4):
+    # either is accepted; the body uses the schema's spelling.
+    return Field(validation_alias=AliasChoices(f"trtc_sdk_{name}", f"trtc_{name}"))
+
+
+class TrtcCredentials(_ByoCredentials):
+    """``credentials`` for ``stream_type="trtc"`` (fields as ``trtc_sdk_*`` or ``trtc_*``)."""
+
+    stream_type: Literal["trtc"] = Field(default="trtc", exclude=True)
+    trtc_sdk_app_id: int = _trtc("app_id")
+    trtc_sdk_room_id: int | str = _trtc("room_id")
+    trtc_sdk_user_id: str = _trtc("user_id")
+    trtc_sdk_user_sig: Secret = _trtc("user_sig")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling_per_field(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("app_id", "room_id", "user_id", "user_sig"):
+                if f"trtc_sdk_{name}" in data and f"trtc_{name}" in data:
+                    raise ValueError(f"give trtc_sdk_{name} or trtc_{name}, not both")
+        return data
+
+
+ByoCredentials = Annotated[
+    AgoraCredentials | LiveKitCredentials | TrtcCredentials, Field(discriminator="stream_type")
+]
+
+
 class CreateSessionRequest(RequestModel):
     """Body of ``POST /api/open/v4/liveAvatar/session/create`` (§2.4)."""
 
@@ -111,7 +173,27 @@ class CreateSessionRequest(RequestModel):
     background_url: str | None = None
     voice_params: VoiceParams | None = None
     stream_type: StreamType | None = None
-    credentials: SessionCredentials | None = None
+    credentials: ByoCredentials | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_for_stream_type(cls, data: Any) -> Any:
+        """Tag ``credentials`` with the stream type whose model checks them (default agora, §2.4)."""
+        if not isinstance(data, dict) or data.get("credentials") is None:
+            return data
+        credentials = data["credentials"]
+        stream_type = data.get("stream_type") or "agora"
+        if stream_type == "sim":
+            raise ValueError("credentials: not accepted with stream_type 'sim' (akool-sim creates its own channel)")
+        if isinstance(credentials, BaseModel) and not isinstance(credentials, _ByoCredentials):
+            credentials = credentials.model_dump(exclude_none=True, context={"reveal_secrets": True})
+        if isinstance(credentials, dict):
+            credentials = {**credentials, "stream_type": stream_type}
+        elif isinstance(credentials, _ByoCredentials) and credentials.stream_type != stream_type:
+            raise ValueError(
+                f"credentials: {type(credentials).__name__} given for stream_type {stream_type!r}"
+            )
+        return {**data, "credentials": credentials}
 
     @model_validator(mode="after")
     def _e2e_needs_fast_dialogue(self) -> CreateSessionRequest:

@@ -3,7 +3,9 @@
 The SDK cannot be installed everywhere: it downloads a native library at install AND import time
 (and calls ``sys.exit`` when that fails). So it is imported only when the transport connects,
 through an injectable loader, and tests use a fake module. Names are those of the SDK's
-``agora.rtc.agora_service`` module from version 2.3 (AgoraIO-Extensions/Agora-Python-Server-SDK):
+``agora.rtc`` package from version 2.3 on, read in AgoraIO-Extensions/Agora-Python-Server-SDK
+(``agora_rtc/agora/rtc/agora_service.py`` and ``rtc_connection.py`` at commit edbe038, a 2.4.x
+tree; ``agora_rtc/setup.py`` there names 2.4.4):
 
 - ``AgoraService()`` + ``initialize(AgoraServiceConfig(appid=...))`` -> int (0 = ok). The SDK allows
   ONE service per process, so it is created once per process (per loaded module) and reused.
@@ -12,8 +14,24 @@ through an injectable loader, and tests use a fake module. Names are those of th
   ``on_disconnected``, ``on_user_left``); ``connection.register_local_user_observer(obs)``
   (``on_stream_message(local_user, user_id, stream_id, data, length)``,
   ``on_user_audio_track_subscribed``, ``on_user_video_track_subscribed``).
-- ``connection.connect(token, channel, uid)`` -> int; ``connection.send_stream_message(data: bytes)``
-  -> int (negative = error code); ``connection.disconnect()``; ``connection.release()``.
+- ``connection.connect(token, channel, uid)`` -> int; ``connection.disconnect()``;
+  ``connection.release()``.
+- Data streams. ``RTCConnection.__init__`` creates a default stream with
+  ``self._data_stream_id = self._create_data_stream(False, False)``, i.e. unreliable AND unordered,
+  and the public ``send_stream_message(data: bytes) -> int`` (negative = error code) always sends on
+  ``self._data_stream_id``. Until 2.2 the same method was public as
+  ``create_data_stream(reliable, ordered) -> int | None`` with ``send_stream_message(stream_id,
+  data: str)``; 2.3 made it private and added the default stream. Both wrap the native
+  ``agora_rtc_conn_create_data_stream(handle, &stream_id, reliable, ordered)``.
+
+Akool's text must arrive whole and in order (chunks of one chat are reassembled by ``idx``), so
+this transport creates its own stream with ``_create_data_stream(True, True)`` right after the
+connection and points ``_data_stream_id`` at it; the public send path then uses it. Agora's
+``createDataStream`` reference: reliable = the receiver gets the data within five seconds or an
+error is raised at the receiver, ordered = in the order sent, and the two should be set alike
+(https://api-ref.agora.io/en/video-sdk/android/4.x/API/api_irtcengine_createdatastream.html); at
+most five streams per user. An SDK without ``_create_data_stream`` is refused: sending on its
+unreliable default stream would lose or reorder chunks without any error.
 
 Observers are called on SDK threads and must not call the SDK: they only hand data to the event
 loop with ``loop.call_soon_threadsafe``. Ready = a remote user other than us has an audio or video
@@ -116,6 +134,21 @@ def _ignore(*args: Any) -> int:
     return 0
 
 
+def _use_reliable_stream(connection: Any) -> int:
+    """Create a reliable, ordered data stream and make it the one ``send_stream_message`` uses."""
+    create = getattr(connection, "_create_data_stream", None)
+    if create is None or not hasattr(connection, "_data_stream_id"):
+        raise TransportError(
+            "this Agora SDK version cannot create a reliable, ordered data stream "
+            "(agora-python-server-sdk 2.3 or newer is needed)"
+        )
+    stream_id = create(True, True)  # (reliable, ordered)
+    if not isinstance(stream_id, int) or isinstance(stream_id, bool) or stream_id < 0:
+        raise TransportError(f"Agora could not create a reliable, ordered data stream (got {stream_id!r})")
+    connection._data_stream_id = stream_id
+    return stream_id
+
+
 class AgoraTransport(Transport):
     """Data-channel transport over an Agora RTC channel (stream messages)."""
 
@@ -143,6 +176,12 @@ class AgoraTransport(Transport):
         self._joined = asyncio.Event()
         self._join_failure: str | None = None
         self._avatar_uid: str | None = None
+        self._stream_id: int | None = None
+
+    @property
+    def stream_id(self) -> int | None:
+        """Id of the reliable, ordered data stream messages are sent on (None before connecting)."""
+        return self._stream_id
 
     async def _open(self) -> None:
         sdk = self._sdk_loader()
@@ -155,6 +194,11 @@ class AgoraTransport(Transport):
         if connection is None:
             raise TransportError("Agora SDK could not create an RTC connection")
         self._connection = connection
+        try:
+            self._stream_id = _use_reliable_stream(connection)
+        except TransportError:
+            await self._release()
+            raise
         connection.register_observer(
             _Observer(
                 {
@@ -190,7 +234,11 @@ class AgoraTransport(Transport):
             raise TransportError(f"Agora connection failed ({self._join_failure})")
 
     async def _transmit(self, payload: bytes) -> None:
-        code = self._connection.send_stream_message(payload)
+        connection = self._connection
+        if connection is None or connection._data_stream_id != self._stream_id:
+            # Never fall back to the SDK's unreliable default stream.
+            raise MessageRejectedError("Agora connection lost its reliable data stream")
+        code = connection.send_stream_message(payload)
         if isinstance(code, int) and code < 0:
             raise MessageRejectedError(f"Agora send_stream_message failed with code {code}", code=code)
 
