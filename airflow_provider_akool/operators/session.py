@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,14 @@ from airflow_provider_akool._session_caps import (
     RetellingInputError,
     check_session_cap,
 )
+from airflow_provider_akool.operators._session_inputs import (
+    _final_errors,
+    _first,
+    _parse_json,
+    _sim_time_scale,
+    _transport_extra,
+)
+from airflow_provider_akool.operators._session_progress import TaskProgress
 from airflow_provider_akool.operators._worker_runtime import (
     PROCESS_STOPPING,
     install_sigterm,
@@ -34,59 +41,12 @@ if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.config import ClientConfig
     from airflow_provider_akool.hooks.akool import AkoolHook
-    from airflow_provider_akool.operators._session_ledger import SessionLedger
     from airflow_provider_akool.streaming.runner import RetellingRunner
-    from airflow_provider_akool.streaming.transcript import RetellingResult, SegmentRecord, SessionRecord
+    from airflow_provider_akool.streaming.transcript import RetellingResult
 
-SESSION_IDS_KEY = "session_ids"
-SESSION_ID_KEY = "session_id"
 ORPHANS_KEY = "orphan_candidates"
 TRANSCRIPT_KEY = "transcript"
 
-
-
-def _first(*values: int | None) -> int | None:
-    return next((v for v in values if v is not None), None)
-
-
-def _transport_extra(hook: Any) -> dict[str, int]:
-    """Opt-in data-channel limits from the connection extra (``max_message_bytes``, ``bytes_per_second``)."""
-    extra = getattr(hook.connection, "extra_dejson", None) or {}
-    found: dict[str, int] = {}
-    for key in ("max_message_bytes", "bytes_per_second"):
-        value = extra.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            found[key] = int(value)
-        except (TypeError, ValueError):
-            raise AirflowFailException(
-                f"connection {hook.akool_conn_id!r}: extra field {key!r} must be a whole number of bytes"
-            ) from None
-    return found
-
-
-def _parse_json(value: Any, field: str) -> Any:
-    """A list or mapping rendered from a template arrives as JSON text; anything else is passed through."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise AirflowFailException(f"{field}: looks like JSON but does not parse") from None
-    return value
-
-
-def _sim_time_scale(value: Any, conn_id: str) -> float:
-    """The connection extra ``sim_time_scale`` (akool-sim's ``--time-scale``; 1 when unset)."""
-    if value is None:
-        return 1.0
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = 0.0
-    if isinstance(value, bool) or not scale > 0 or scale != scale or scale == float("inf"):
-        raise RetellingInputError(f"connection {conn_id!r} extra sim_time_scale: must be a number > 0 (got {value!r})")
-    return scale
 
 
 class AkoolRetellingSessionOperator(BaseOperator):
@@ -231,7 +191,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     # -- execute -------------------------------------------------------------------------------
 
-    def _build_runner(self, progress: _TaskProgress, hook: AkoolHook) -> RetellingRunner:
+    def _build_runner(self, progress: TaskProgress, hook: AkoolHook) -> RetellingRunner:
         """Validated, planned and within the cost caps; else AirflowFailException naming the field,
         before anything is created."""
         from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
@@ -286,7 +246,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
         if PROCESS_STOPPING.is_set():
             raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
         hook = AkoolHook(akool_conn_id=self.akool_conn_id)
-        progress = _TaskProgress(self, context)
+        progress = TaskProgress(self, context)
         runner = self._build_runner(progress, hook)
         plans = runner.plans
         self.log.info(
@@ -398,65 +358,3 @@ class AkoolRetellingSessionOperator(BaseOperator):
         if loop is not None and main is not None and not main.done():
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(main.cancel)
-
-
-class _TaskProgress:
-    """Runner progress -> task log lines and XCom (session ids are pushed the moment they exist)."""
-
-    def __init__(self, operator: AkoolRetellingSessionOperator, context: Context) -> None:
-        self._log = operator.log
-        self._ti = context["ti"]
-        self._ids: list[str] = []
-        self._ledger: SessionLedger | None = None
-        self._unclosed: dict[str, None] = {}  # earlier tries' unconfirmed ids, then this try's open ones
-
-    def track(self, ledger: SessionLedger, carried: list[str]) -> None:
-        """Keep ``ledger`` up to date with the sessions not confirmed closed, starting with ``carried``."""
-        self._ledger = ledger
-        self._unclosed = dict.fromkeys(carried)
-
-    def save_ledger(self) -> None:
-        if self._ledger is not None:
-            self._ledger.save(self._unclosed)
-
-    def session_opened(self, session_id: str, index: int, count: int) -> None:
-        self._ids.append(session_id)
-        self._ti.xcom_push(key=SESSION_IDS_KEY, value=list(self._ids))
-        self._ti.xcom_push(key=SESSION_ID_KEY, value=session_id)
-        self._unclosed[session_id] = None
-        self.save_ledger()  # a SIGKILL from here on: the next try closes it (XCom is cleared by then)
-        self._log.info("Session %d/%d opened: %s", index + 1, count, session_id)
-
-    def segment_finished(self, record: SegmentRecord, done: int, total: int) -> None:
-        took = (record.finished_at or 0.0) - (record.sent_at or 0.0)
-        self._log.info(
-            "Spoken %d/%d: segment %r (%d chars, %d chunk(s)) in %.1f s [%s]",
-            done, total, record.id, len(record.text), record.chunks, took, record.completion,
-        )
-
-    def session_closed(self, record: SessionRecord) -> None:
-        close = record.close
-        if close.get("closed"):
-            self._log.info("Session %s closed (status %s)", record.session_id, close.get("confirmed_status"))
-            self._unclosed.pop(str(record.session_id), None)
-            self.save_ledger()
-        else:
-            self._log.error("Session %s could NOT be closed: %s", record.session_id, close.get("error"))
-
-
-def _final_errors() -> tuple[type[BaseException], ...]:
-    """Failures a retry cannot fix: the account, the request or the avatar's answer to set-params."""
-    from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError, AkoolRequestError
-    from airflow_provider_akool.operators.fail_fast import account_error_types
-    from airflow_provider_akool.streaming.runner import SessionCapReachedError, UnconfirmedSpeechError
-    from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
-
-    return (
-        *account_error_types(),
-        AkoolBadParameterError,
-        AkoolNotFoundError,
-        AkoolRequestError,
-        SetParamsRejectedError,
-        SessionCapReachedError,
-        UnconfirmedSpeechError,
-    )
