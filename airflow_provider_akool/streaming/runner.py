@@ -258,7 +258,7 @@ class RetellingRunner:
         fitted: list[SegmentRecord] = []
         changed = False
         for record in self._queue:
-            pieces = self.rollover.split_for_fresh(record.text) if not record.attempts else [record.text]
+            pieces = self.rollover.split_for_fresh(record.text)
             if len(pieces) == 1:
                 fitted.append(record)
                 continue
@@ -269,6 +269,8 @@ class RetellingRunner:
                 piece = SegmentRecord(0, f"{record.id}#{n}", text,
                                       estimate_speaking_seconds(text, self.settings.speed, self.settings.speech))
                 piece.split_from = record.id
+                if n == 1:  # a cut segment's earlier attempts stay on record
+                    piece.attempts = list(record.attempts)
                 fitted.append(piece)
         if not changed:
             return
