@@ -9,13 +9,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_TOTAL_SESSION_SECONDS", "MAX_SESSION_SECONDS", "RetellingInputError", "check_session_cap"]
+__all__ = [
+    "CONFIRMATION_RULES",
+    "DEFAULT_MAX_TOTAL_SESSION_SECONDS",
+    "MAX_SESSION_SECONDS",
+    "RetellingInputError",
+    "check_session_cap",
+]
 
 # Akool's limit for one session's duration (akool-api.md §2.4).
 MAX_SESSION_SECONDS = 3600
 # Default cost cap of one retelling task: the sum of its sessions' pre-charged durations (4 hours,
 # about 160,000 characters of English or 48,000 of Chinese at speed 1.0, sized by streaming.speech).
 DEFAULT_MAX_TOTAL_SESSION_SECONDS = 4 * MAX_SESSION_SECONDS
+# What a segment completed by estimate alone does to a run: ``require_confirmation``.
+CONFIRMATION_RULES: tuple[str, ...] = ("warn", "fail", "off")
 
 
 class RetellingInputError(ValueError):

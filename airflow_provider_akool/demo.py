@@ -119,7 +119,8 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
         s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key", "extra": {"stream_type": "sim"}}
+            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
+             "extra": {"stream_type": "sim", "sim_time_scale": time_scale}}
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         print("\n$ airflow db migrate")

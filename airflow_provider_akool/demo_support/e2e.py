@@ -225,7 +225,8 @@ class Run:
         s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key", "extra": {"stream_type": "sim"}}
+            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
+             "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         try:

@@ -139,6 +139,12 @@ class AkoolHook(BaseHook):
         (characters per second at speed 1.0) per language; checked by the session operator."""
         return _extras(self.connection).get("speech_rates") or None
 
+    @property
+    def sim_time_scale(self) -> Any:
+        """``sim_time_scale`` extra (akool-sim only): how much faster than real time the sim runs, so
+        that a session operator's waits and session clock match it; checked by the operator."""
+        return _extras(self.connection).get("sim_time_scale") or None
+
     def get_config(self, **overrides: Any) -> ClientConfig:
         from airflow.sdk.log import mask_secret
 

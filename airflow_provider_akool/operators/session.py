@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,20 @@ from airflow_provider_akool._compat import AirflowException, AirflowFailExceptio
 
 # The default cost cap (4 h of pre-charged session time), from a light module shared with
 # streaming.planning: parsing a DAG does not import the streaming package.
-from airflow_provider_akool._session_caps import DEFAULT_MAX_TOTAL_SESSION_SECONDS, check_session_cap
+from airflow_provider_akool._session_caps import (
+    CONFIRMATION_RULES,
+    DEFAULT_MAX_TOTAL_SESSION_SECONDS,
+    RetellingInputError,
+    check_session_cap,
+)
+from airflow_provider_akool.operators._session_inputs import (
+    _final_errors,
+    _first,
+    _parse_json,
+    _sim_time_scale,
+    _transport_extra,
+)
+from airflow_provider_akool.operators._session_progress import TaskProgress
 from airflow_provider_akool.operators._worker_runtime import (
     PROCESS_STOPPING,
     install_sigterm,
@@ -29,46 +41,12 @@ if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.config import ClientConfig
     from airflow_provider_akool.hooks.akool import AkoolHook
-    from airflow_provider_akool.operators._session_ledger import SessionLedger
     from airflow_provider_akool.streaming.runner import RetellingRunner
-    from airflow_provider_akool.streaming.transcript import RetellingResult, SegmentRecord, SessionRecord
+    from airflow_provider_akool.streaming.transcript import RetellingResult
 
-SESSION_IDS_KEY = "session_ids"
-SESSION_ID_KEY = "session_id"
 ORPHANS_KEY = "orphan_candidates"
 TRANSCRIPT_KEY = "transcript"
 
-
-
-def _first(*values: int | None) -> int | None:
-    return next((v for v in values if v is not None), None)
-
-
-def _transport_extra(hook: Any) -> dict[str, int]:
-    """Opt-in data-channel limits from the connection extra (``max_message_bytes``, ``bytes_per_second``)."""
-    extra = getattr(hook.connection, "extra_dejson", None) or {}
-    found: dict[str, int] = {}
-    for key in ("max_message_bytes", "bytes_per_second"):
-        value = extra.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            found[key] = int(value)
-        except (TypeError, ValueError):
-            raise AirflowFailException(
-                f"connection {hook.akool_conn_id!r}: extra field {key!r} must be a whole number of bytes"
-            ) from None
-    return found
-
-
-def _parse_json(value: Any, field: str) -> Any:
-    """A list or mapping rendered from a template arrives as JSON text; anything else is passed through."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise AirflowFailException(f"{field}: looks like JSON but does not parse") from None
-    return value
 
 
 class AkoolRetellingSessionOperator(BaseOperator):
@@ -82,9 +60,19 @@ class AkoolRetellingSessionOperator(BaseOperator):
     killed try when the retry, or a clear by hand, starts (see ``operators/_session_ledger.py``). A
     successful try deletes its entry.
 
+    Timing (``docs/guides/retelling.md``): the run measures the avatar's real speaking rate from its
+    audio events; before each segment it checks that the segment will finish before the session runs
+    out, else it goes on in a new session sized from the measured rate. A segment cut short (the
+    session ended, the avatar left, the channel closed) is spoken again, whole, in a new session, in
+    at most ``max_segment_attempts`` sessions. Without audio events, the avatar's echo of the text or
+    a conservative bound tells when a segment is over; segments known by the bound alone are
+    *unconfirmed* (``require_confirmation``).
+
     Cost cap: a plan needing more than ``max_sessions`` sessions or more than
     ``max_total_session_seconds`` of pre-charged session time in total is refused before any API
-    call (AirflowFailException naming the cap, the planned and the allowed numbers).
+    call (AirflowFailException naming the cap, the planned and the allowed numbers). Sessions opened
+    later, to roll over or to recover a cut segment, count too: one that would exceed a cap is not
+    opened, and the task fails without retry.
 
     XCom: ``session_ids`` (every session opened so far) and ``session_id`` (the latest) are pushed
     the moment a session exists; ``orphan_candidates`` when a lost create response could not be
@@ -117,9 +105,14 @@ class AkoolRetellingSessionOperator(BaseOperator):
         block as it is (templated). They override the connection extra ``speech_rates`` for the
         task's ``language``, which overrides the defaults (``docs/guides/speech-rates.md``).
     :param max_sessions: most sessions one task may open; None: no cap (the default).
-    :param max_total_session_seconds: most pre-charged session time (the sum of the planned session
+    :param max_total_session_seconds: most pre-charged session time (the sum of the session
         durations) one task may use; default 14400 (4 h, about 160,000 characters of English or 48,000
         of Chinese at speed 1.0); None: no cap.
+    :param max_segment_attempts: most sessions one segment may be tried in (a cut segment is spoken
+        again, whole, in a new session); default 3.
+    :param require_confirmation: what a segment spoken by estimate alone (no ``audio_end``, no echo)
+        does: ``"warn"`` (default: a task-log warning, counted in the transcript's ``totals``),
+        ``"fail"`` (the task fails without retry after its sessions are closed), ``"off"``.
     :param akool_conn_id: Airflow connection of type ``akool``.
     """
 
@@ -158,12 +151,23 @@ class AkoolRetellingSessionOperator(BaseOperator):
         max_sessions: int | None = None,
         max_total_session_seconds: int | None = DEFAULT_MAX_TOTAL_SESSION_SECONDS,
         speech_rates: dict[str, Any] | str | None = None,
+        max_segment_attempts: int = 3,
+        require_confirmation: str = "warn",
         akool_conn_id: str = "akool_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.max_sessions = check_session_cap("max_sessions", max_sessions)
         self.max_total_session_seconds = check_session_cap("max_total_session_seconds", max_total_session_seconds)
+        self.max_segment_attempts = check_session_cap("max_segment_attempts", max_segment_attempts)
+        if self.max_segment_attempts is None:
+            raise RetellingInputError("max_segment_attempts: must be a whole number >= 1 (got None)")
+        rule = require_confirmation.strip().lower() if isinstance(require_confirmation, str) else None
+        if rule not in CONFIRMATION_RULES:
+            raise RetellingInputError(
+                f"require_confirmation: must be one of {', '.join(CONFIRMATION_RULES)} (got {require_confirmation!r})"
+            )
+        self.require_confirmation = rule
         self.avatar_id = avatar_id
         self.scripts = scripts
         self.voice_id = voice_id
@@ -187,10 +191,9 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     # -- execute -------------------------------------------------------------------------------
 
-    def _build_runner(self, progress: _TaskProgress, hook: AkoolHook) -> RetellingRunner:
+    def _build_runner(self, progress: TaskProgress, hook: AkoolHook) -> RetellingRunner:
         """Validated, planned and within the cost caps; else AirflowFailException naming the field,
         before anything is created."""
-        from airflow_provider_akool.streaming.planning import check_session_budget
         from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
         from airflow_provider_akool.streaming.speech import language_rates
 
@@ -222,12 +225,14 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 speech_rates=speech_rates,
                 max_message_bytes=_first(self.max_message_bytes, transport_extra.get("max_message_bytes")),
                 bytes_per_second=_first(self.bytes_per_second, transport_extra.get("bytes_per_second")),
+                max_sessions=self.max_sessions,
+                max_total_session_seconds=self.max_total_session_seconds,
+                max_segment_attempts=int(self.max_segment_attempts or 1),
+                require_confirmation=self.require_confirmation,  # type: ignore[arg-type]  # checked above
+                time_scale=_sim_time_scale(hook.sim_time_scale, self.akool_conn_id),
             )
-            runner = RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
-            check_session_budget(
-                runner.plans, max_sessions=self.max_sessions, max_total_session_seconds=self.max_total_session_seconds
-            )
-            return runner
+            # Plans, and refuses a plan over the caps, before anything is created.
+            return RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
         except ValueError as exc:
             raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
 
@@ -241,7 +246,7 @@ class AkoolRetellingSessionOperator(BaseOperator):
         if PROCESS_STOPPING.is_set():
             raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
         hook = AkoolHook(akool_conn_id=self.akool_conn_id)
-        progress = _TaskProgress(self, context)
+        progress = TaskProgress(self, context)
         runner = self._build_runner(progress, hook)
         plans = runner.plans
         self.log.info(
@@ -291,9 +296,16 @@ class AkoolRetellingSessionOperator(BaseOperator):
         manifest: dict[str, Any] = result.to_manifest()
         totals = manifest["totals"]
         self.log.info(
-            "Done: %d/%d segment(s) spoken in %d session(s), %.1f s",
+            "Done: %d/%d segment(s) spoken in %d session(s), %.1f s; completion %s; %d cut and spoken again, "
+            "%d rollover(s)",
             totals["spoken"], totals["segments"], totals["sessions"], manifest["wall_seconds"] or 0.0,
+            totals["by_completion"], totals["recovered"], totals["rollovers"],
         )
+        if totals["unconfirmed"] and self.require_confirmation == "warn":
+            self.log.warning(
+                "%d segment(s) are UNCONFIRMED: the avatar sent no audio_end and no echo for them, so their "
+                "end was estimated (require_confirmation='fail' fails the task instead)", totals["unconfirmed"],
+            )
         return manifest
 
     async def _run(self, runner: RetellingRunner, config: ClientConfig) -> RetellingResult:
@@ -346,62 +358,3 @@ class AkoolRetellingSessionOperator(BaseOperator):
         if loop is not None and main is not None and not main.done():
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(main.cancel)
-
-
-class _TaskProgress:
-    """Runner progress -> task log lines and XCom (session ids are pushed the moment they exist)."""
-
-    def __init__(self, operator: AkoolRetellingSessionOperator, context: Context) -> None:
-        self._log = operator.log
-        self._ti = context["ti"]
-        self._ids: list[str] = []
-        self._ledger: SessionLedger | None = None
-        self._unclosed: dict[str, None] = {}  # earlier tries' unconfirmed ids, then this try's open ones
-
-    def track(self, ledger: SessionLedger, carried: list[str]) -> None:
-        """Keep ``ledger`` up to date with the sessions not confirmed closed, starting with ``carried``."""
-        self._ledger = ledger
-        self._unclosed = dict.fromkeys(carried)
-
-    def save_ledger(self) -> None:
-        if self._ledger is not None:
-            self._ledger.save(self._unclosed)
-
-    def session_opened(self, session_id: str, index: int, count: int) -> None:
-        self._ids.append(session_id)
-        self._ti.xcom_push(key=SESSION_IDS_KEY, value=list(self._ids))
-        self._ti.xcom_push(key=SESSION_ID_KEY, value=session_id)
-        self._unclosed[session_id] = None
-        self.save_ledger()  # a SIGKILL from here on: the next try closes it (XCom is cleared by then)
-        self._log.info("Session %d/%d opened: %s", index + 1, count, session_id)
-
-    def segment_finished(self, record: SegmentRecord, done: int, total: int) -> None:
-        took = (record.finished_at or 0.0) - (record.sent_at or 0.0)
-        self._log.info(
-            "Spoken %d/%d: segment %r (%d chars, %d chunk(s)) in %.1f s [%s]",
-            done, total, record.id, len(record.text), record.chunks, took, record.completion,
-        )
-
-    def session_closed(self, record: SessionRecord) -> None:
-        close = record.close
-        if close.get("closed"):
-            self._log.info("Session %s closed (status %s)", record.session_id, close.get("confirmed_status"))
-            self._unclosed.pop(str(record.session_id), None)
-            self.save_ledger()
-        else:
-            self._log.error("Session %s could NOT be closed: %s", record.session_id, close.get("error"))
-
-
-def _final_errors() -> tuple[type[BaseException], ...]:
-    """Failures a retry cannot fix: the account, the request or the avatar's answer to set-params."""
-    from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError, AkoolRequestError
-    from airflow_provider_akool.operators.fail_fast import account_error_types
-    from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
-
-    return (
-        *account_error_types(),
-        AkoolBadParameterError,
-        AkoolNotFoundError,
-        AkoolRequestError,
-        SetParamsRejectedError,
-    )

@@ -19,7 +19,7 @@ __all__ = ["AssembledChat", "ChatAssembler"]
 class AssembledChat:
     """One reassembled chat message. ``complete`` is False for a partial one from ``pending()``."""
 
-    mid: str
+    mid: str | None
     sender: str | None
     text: str
     complete: bool = True
@@ -35,7 +35,7 @@ class ChatAssembler:
     """Collects received chat pieces per (sender, mid)."""
 
     def __init__(self) -> None:
-        self._partials: dict[tuple[str | None, str], _Partial] = {}
+        self._partials: dict[tuple[str | None, str | None], _Partial] = {}
 
     def add(self, message: ChatMessage) -> AssembledChat | None:
         """Add one piece; return the whole message once its last piece and every gap arrived."""

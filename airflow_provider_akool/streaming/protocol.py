@@ -73,11 +73,15 @@ class ChatPayload(_Model):
 
 
 class ChatMessage(_Model):
-    """One chunk of a chat message; all chunks of one logical message share ``mid``."""
+    """One chunk of a chat message; all chunks of one logical message share ``mid``.
+
+    Ours always carry a ``mid``; a received one may not (whether bot replies echo it is undocumented,
+    akool-api.md §4.3), so it is optional here.
+    """
 
     v: Literal[2] = 2
     type: Literal["chat"] = "chat"
-    mid: str
+    mid: str | None = None
     idx: int = Field(ge=0)
     fin: bool
     pld: ChatPayload

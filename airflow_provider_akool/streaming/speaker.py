@@ -4,12 +4,13 @@ Everything received is handled inline while waiting, in arrival order: command a
 / ``audio_end`` events (undocumented by Akool, sent by its demo's peer and by akool-sim; §4.3), bot
 chat reassembled by ``mid``, and akool-sim's ``sim-error`` reports of dropped messages. Events and
 replies are matched to a segment by the ``mid`` we sent; one with an unknown or missing ``mid`` is
-taken to belong to the segment being spoken (segments are sent one at a time).
+taken to belong to the segment being spoken (segments are sent one at a time), a bot text only if
+it is part of that segment's text. A segment sent again gets a new ``mid``; the old one's late
+events are ignored.
 
-Completion (akool-api.md §8.9): a segment is done at its ``audio_end``. Until a session has shown
-any audio event we wait at most the estimated speaking time plus ``fallback_grace`` for one; when
-none comes the segment counts as spoken by estimate, and so do later segments of that session
-(each still takes an event if one turns up).
+When a segment counts as taken and as finished, and how long each wait is: ``evidence``. A segment
+the avatar shows no sign of taking, when signs are expected, is sent again whole after an
+``interrupt`` (so that a copy still queued cannot be spoken as well), at most ``max_resends`` times.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from airflow_provider_akool.streaming.assembly import ChatAssembler
 from airflow_provider_akool.streaming.chunker import chunk_text
 from airflow_provider_akool.streaming.errors import ReceiveTimeoutError, StreamingError
+from airflow_provider_akool.streaming.evidence import SegmentWaits, SpeakerTimings
 from airflow_provider_akool.streaming.protocol import (
     AUDIO_END,
     AUDIO_START,
@@ -33,11 +34,13 @@ from airflow_provider_akool.streaming.protocol import (
     SimErrorMessage,
     decode,
     encode,
+    interrupt_command,
     new_mid,
     set_params_command,
 )
 from airflow_provider_akool.streaming.transcript import (
     BY_AUDIO_END,
+    BY_ECHO,
     BY_ESTIMATE,
     FAILED,
     SPOKEN,
@@ -48,6 +51,7 @@ from airflow_provider_akool.streaming.transports.base import Transport
 
 __all__ = [
     "SegmentFailedError",
+    "SegmentNotTakenError",
     "SegmentTimeoutError",
     "SetParamsRejectedError",
     "Speaker",
@@ -71,30 +75,12 @@ class SegmentFailedError(StreamingError):
 
 
 class SegmentTimeoutError(SegmentFailedError, TimeoutError):
-    """The avatar did not finish speaking a segment in time."""
+    """The avatar started a segment and did not finish it in time."""
 
 
-@dataclass(frozen=True, slots=True)
-class SpeakerTimings:
-    """Waits, in real seconds. ``time_scale`` divides estimated speaking times (akool-sim only).
-
-    ``segment_timeout``: most seconds from the end of sending to ``audio_end``; None derives it as
-    1.5 x the estimate + ``segment_margin``.
-    """
-
-    ack_timeout: float = 15.0
-    segment_timeout: float | None = None
-    segment_margin: float = 30.0
-    fallback_grace: float = 5.0
-    time_scale: float = 1.0
-
-    def real(self, estimated_seconds: float) -> float:
-        return estimated_seconds / self.time_scale
-
-    def timeout_for(self, estimated_seconds: float) -> float:
-        if self.segment_timeout is not None:
-            return self.segment_timeout
-        return 1.5 * self.real(estimated_seconds) + self.segment_margin
+class SegmentNotTakenError(SegmentFailedError):
+    """The avatar showed no sign of taking a segment, sent again after an interrupt, in a session that
+    gives such signs."""
 
 
 class Speaker:
@@ -114,17 +100,30 @@ class Speaker:
         self._monotonic = monotonic
         self._assembler = ChatAssembler()
         self._by_mid: dict[str, SegmentRecord] = {}
+        self._stale: set[str] = set()
         self._current: SegmentRecord | None = None
+        self._echo_mono: float | None = None
         self._acks: dict[str | None, CommandAck] = {}
         self._params_mid: str | None = None
         self._events_seen = False
-        self._events_absent = False
+        self._echo_seen = False
         self.ignored = 0
 
     @property
     def audio_events_seen(self) -> bool:
         """True once the avatar sent any audio_start/audio_end in this session."""
         return self._events_seen
+
+    @property
+    def evidence_seen(self) -> bool:
+        """True once the avatar showed, in this session, that it takes segments (an event or an echo)."""
+        return self._events_seen or self._echo_seen
+
+    def send_seconds(self, text: str) -> float:
+        """Real seconds the transport's byte rate needs to send ``text`` (chat envelopes included)."""
+        size = len(text.encode("utf-8", "replace"))
+        chunks = 1 + size // max(1, self._transport.limits.max_message_bytes // 2)
+        return (size + 120 * chunks) / self._transport.limits.bytes_per_second
 
     # --- set-params ---------------------------------------------------------------------------
 
@@ -155,51 +154,89 @@ class Speaker:
 
     # --- segments -----------------------------------------------------------------------------
 
-    async def speak(self, record: SegmentRecord) -> None:
-        """Send one segment and wait until it is spoken. Fills ``record`` as it goes.
+    async def speak(self, record: SegmentRecord, waits: SegmentWaits, *, check_taken: bool) -> None:
+        """Send one segment and wait until it is spoken (``evidence``). Fills ``record`` as it goes.
+
+        ``check_taken``: signs of receipt are expected (the avatar gave them before), so a segment
+        without one within ``waits.taken`` is sent again after an interrupt.
 
         Raises:
-            SegmentFailedError / SegmentTimeoutError: the record's status says which.
+            SegmentNotTakenError / SegmentFailedError / SegmentTimeoutError: the record's status
+                and error say which.
             TransportClosedError: the channel closed or the avatar left.
         """
+        self._current = record
+        self._echo_mono = None
+        await self._send(record)
+        while True:
+            wait = waits.taken if check_taken else 0.0
+            await self._wait(wait, lambda: self._taken(record))
+            problem = record.error
+            if not problem and (self._taken(record) or not check_taken):
+                break
+            if record.resends >= self._timings.max_resends:
+                record.status = FAILED
+                if problem:
+                    raise SegmentFailedError(problem)
+                record.error = (f"the avatar showed no sign of taking segment {record.id!r} "
+                                f"(sent {record.resends + 1} time(s), {waits.taken:g} s each)")
+                raise SegmentNotTakenError(record.error)
+            log.info("segment %r: %s; interrupting and sending it again", record.id,
+                     problem or f"no audio_start or echo within {waits.taken:g} s")
+            await self.interrupt()
+            record.resends += 1
+            record.error = None
+            await self._send(record)
+        await self._until_finished(record, waits)
+
+    async def _until_finished(self, record: SegmentRecord, waits: SegmentWaits) -> None:
+        sent = self._monotonic()
+        while True:
+            if record.error is not None:
+                record.status = FAILED
+                raise SegmentFailedError(record.error)
+            if record.audio_end_at is not None:
+                self._finish(record, BY_AUDIO_END)
+                return
+            if record.audio_start_at is not None:
+                deadline, condition = sent + waits.timeout, lambda: self._ended(record)
+            elif self._echo_mono is not None:
+                echoed = self._echo_mono
+                deadline, condition = echoed + waits.hold, lambda: self._ended(record) or self._started(record)
+            else:
+                deadline, condition = sent + waits.grace + waits.hold, lambda: self._heard(record)
+            if await self._wait(deadline - self._monotonic(), condition):
+                continue
+            if record.audio_start_at is not None:
+                record.status = TIMEOUT
+                record.error = (f"the avatar started but did not finish speaking segment {record.id!r} "
+                                f"within {waits.timeout:.1f} s")
+                raise SegmentTimeoutError(record.error)
+            self._finish(record, BY_ECHO if self._echo_mono is not None else BY_ESTIMATE)
+            return
+
+    async def interrupt(self) -> None:
+        """Stop whatever the avatar is saying or has queued; wait briefly for the ack (not required)."""
+        mid = new_mid()
+        await self._transport.send(encode(interrupt_command(mid=mid)))
+        await self._wait(min(self._timings.ack_timeout, self._timings.taken_timeout), lambda: mid in self._acks)
+
+    async def _send(self, record: SegmentRecord) -> None:
+        if record.mid is not None:
+            self._stale.add(record.mid)
+            self._by_mid.pop(record.mid, None)
         mid = new_mid()
         record.mid = mid
         self._by_mid[mid] = record
-        self._current = record
         chunks = chunk_text(record.text, max_message_bytes=self._transport.limits.max_message_bytes, mid=mid)
-        record.sent_at = self._clock()
+        if record.sent_at is None:
+            record.sent_at = self._clock()
         for chunk in chunks:
             payload = encode(chunk)
             await self._transport.send(payload)
             record.chunks += 1
             record.bytes_sent += len(payload)
         record.send_finished_at = self._clock()
-        self._check_rejected(record)
-
-        estimate = self._timings.real(record.estimated_seconds)
-        timeout = self._timings.timeout_for(record.estimated_seconds)
-        started = self._monotonic()
-        if not self._events_seen:
-            # Without events, the estimate plus grace (for the avatar's start-up latency) is all we
-            # have; an event arriving meanwhile switches to waiting for audio_end.
-            first_wait = min(timeout, estimate + self._timings.fallback_grace)
-            await self._wait(first_wait, lambda: self._heard(record))
-            if record.audio_start_at is None and record.audio_end_at is None:
-                self._check_rejected(record)
-                if not self._events_absent:
-                    log.info("no audio events from the avatar; completing segments by estimated speaking time")
-                self._events_absent = True
-                self._finish(record, BY_ESTIMATE)
-                return
-        remaining = timeout - (self._monotonic() - started)
-        await self._wait(remaining, lambda: self._ended(record))
-        if record.audio_end_at is None:
-            self._check_rejected(record)
-            record.status = TIMEOUT
-            state = "started but did not finish" if record.audio_start_at else "did not start"
-            record.error = f"the avatar {state} speaking segment {record.id!r} within {timeout:.1f} s"
-            raise SegmentTimeoutError(record.error)
-        self._finish(record, BY_AUDIO_END)
 
     def _finish(self, record: SegmentRecord, completion: str) -> None:
         record.completion = completion
@@ -207,16 +244,17 @@ class Speaker:
         record.status = SPOKEN
         self._current = None
 
+    def _started(self, record: SegmentRecord) -> bool:
+        return record.audio_start_at is not None
+
+    def _taken(self, record: SegmentRecord) -> bool:
+        return self._heard(record) or record.error is not None
+
     def _heard(self, record: SegmentRecord) -> bool:
-        return record.audio_start_at is not None or record.audio_end_at is not None or record.error is not None
+        return record.audio_start_at is not None or record.audio_end_at is not None or self._echo_mono is not None
 
     def _ended(self, record: SegmentRecord) -> bool:
         return record.audio_end_at is not None or record.error is not None
-
-    def _check_rejected(self, record: SegmentRecord) -> None:
-        if record.error is not None and record.status != SPOKEN:
-            record.status = FAILED
-            raise SegmentFailedError(record.error)
 
     # --- receiving ----------------------------------------------------------------------------
 
@@ -239,7 +277,7 @@ class Speaker:
     def _owner(self, mid: str | None) -> SegmentRecord | None:
         if mid is not None and mid in self._by_mid:
             return self._by_mid[mid]
-        if mid is not None and mid == self._params_mid:
+        if mid is not None and (mid == self._params_mid or mid in self._stale):
             return None
         return self._current
 
@@ -251,28 +289,37 @@ class Speaker:
         elif isinstance(message, EventMessage):
             record = self._owner(message.mid)
             name = message.pld.event
-            if name in (AUDIO_START, AUDIO_END):
-                self._events_seen = True
-                self._events_absent = False
-            if record is None:
+            if record is None or name not in (AUDIO_START, AUDIO_END):
                 return
+            self._events_seen = True
             if name == AUDIO_START and record.audio_start_at is None:
                 record.audio_start_at = now
             elif name == AUDIO_END and record.audio_end_at is None:
                 record.audio_end_at = now
         elif isinstance(message, ChatMessage):
-            if message.pld.from_ != "bot":
-                return
-            assembled = self._assembler.add(message)
-            record = self._owner(message.mid)
-            if assembled is not None and record is not None:
-                record.bot_text += assembled.text
+            if message.pld.from_ == "bot":
+                self._bot_text(message, now)
         elif isinstance(message, SimErrorMessage):
             record = self._owner(message.pld.mid)
             reason = message.pld.reason
-            if record is not None and record.error is None:
+            if record is not None and record.error is None and record.status != SPOKEN:
                 record.error = f"the data channel dropped a message of segment {record.id!r} ({reason})"
             elif message.pld.mid == self._params_mid:
                 log.warning("the data channel dropped set-params (%s)", reason)
         else:
             self.ignored += 1
+
+    def _bot_text(self, message: ChatMessage, now: float) -> None:
+        record = self._owner(message.mid)
+        if record is None:
+            return
+        # Without our mid, only text that is part of the segment counts (not a late piece of another).
+        echoes = message.mid == record.mid or (bool(message.text.strip()) and message.text in record.text)
+        if echoes and record is self._current and self._echo_mono is None:
+            self._echo_mono = self._monotonic()
+            self._echo_seen = True
+            if record.echo_at is None:
+                record.echo_at = now
+        assembled = self._assembler.add(message)
+        if assembled is not None and echoes:
+            record.bot_text += assembled.text

@@ -37,13 +37,14 @@ class RecordingTI:
         return values[-1] if values else None
 
 
-def set_sim_connection(monkeypatch: pytest.MonkeyPatch, sim: SimServer, conn_id: str = "akool_default") -> str:
-    conn = {
-        "conn_type": "akool",
-        "host": sim.url,
-        "password": sim.config.api_key,
-        "extra": {"stream_type": "sim", "max_retry_wait": 0.05},
-    }
+def set_sim_connection(
+    monkeypatch: pytest.MonkeyPatch, sim: SimServer, conn_id: str = "akool_default", *, time_scale: bool = False
+) -> str:
+    """Point ``conn_id`` at ``sim``; ``time_scale``: tell the operator the sim's time scale."""
+    extra: dict[str, Any] = {"stream_type": "sim", "max_retry_wait": 0.05}
+    if time_scale:
+        extra["sim_time_scale"] = sim.config.time_scale
+    conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key, "extra": extra}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     return conn_id
 

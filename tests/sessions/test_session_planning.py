@@ -139,14 +139,19 @@ def test_batches_grow_in_number_to_fit_the_session_size() -> None:
 @pytest.mark.timeout(60)
 async def test_runner_uses_several_sessions_when_scripts_do_not_fit_one(akool_sim_factory: Any) -> None:
     sim: SimServer = akool_sim_factory(time_scale=50)
-    scripts = [f"Script {n}. " + "Every script here takes about forty seconds to say. " * 11 for n in range(4)]
+    scripts = [f"Script {n}. " + "Every script here takes about a minute to say out loud. " * 16 for n in range(4)]
     settings = RetellingSettings(avatar_id=AVATAR, stream_type="sim", duration=180, time_scale=50.0)
     runner = RetellingRunner(settings, scripts)
-    assert len(runner.plans) == 2
+    assert len(runner.plans) >= 2
     async with async_client(sim) as client:
         result = await runner.run(client)
-    assert result.to_manifest()["status"] == "completed"
+    manifest = result.to_manifest()
+    assert manifest["status"] == "completed"
     state = sim.state()
-    assert [s["spoken"] for s in state["sessions"]] == [scripts[:2], scripts[2:]]
+    # However many sessions the avatar's real pace needs: each script once, in order, and every
+    # session closed by the run before it ran out (a rollover, never a cut).
+    spoken = [s["spoken"] for s in state["sessions"]]
+    assert len(spoken) >= 2 and [t for texts in spoken for t in texts] == scripts
     assert state["open_sessions"] == [] and all(s["ended_by"] == "close" for s in state["sessions"])
-    assert [s.session_id for s in result.segments] == [result.session_ids[0]] * 2 + [result.session_ids[1]] * 2
+    assert [s["ended_by"] for s in manifest["sessions"]] == ["rollover"] * (len(spoken) - 1) + ["done"]
+    assert manifest["totals"]["cuts"] == 0

@@ -10,7 +10,7 @@ import pytest
 from session_support import AVATAR, VOICE, async_client, session_of
 
 from airflow_provider_akool.sim.runner import SimServer
-from airflow_provider_akool.streaming.errors import AvatarNotReadyError, TransportClosedError
+from airflow_provider_akool.streaming.errors import AvatarNotReadyError
 from airflow_provider_akool.streaming.runner import RetellingFailedError, RetellingRunner, RetellingSettings
 from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
 
@@ -105,12 +105,13 @@ async def test_ack_typed_cmd_is_accepted(akool_sim: SimServer) -> None:
     assert result.sessions[0].params_ack == "ok"
 
 
-async def test_without_audio_events_segments_complete_by_estimate(akool_sim: SimServer) -> None:
+async def test_without_audio_events_the_echo_confirms_each_segment(akool_sim: SimServer) -> None:
     akool_sim.set_channel(emit_audio_events=False)
     result = await run(akool_sim, RetellingRunner(settings(), SCRIPTS))
     manifest = result.to_manifest()
     assert manifest["status"] == "completed"
-    assert {s["completion"] for s in manifest["segments"]} == {"estimate"}
+    assert {s["completion"] for s in manifest["segments"]} == {"echo"}
+    assert manifest["totals"]["unconfirmed"] == 0
     assert all(s["bot_text_matches"] for s in manifest["segments"])
     session = session_of(akool_sim, result.session_ids[0])
     assert session["spoken"] == texts(SCRIPTS)
@@ -128,21 +129,27 @@ async def test_avatar_never_ready_times_out_and_closes(akool_sim: SimServer) -> 
     assert [s.status for s in caught.value.result.segments] == ["not_sent", "not_sent"]
 
 
-async def test_transport_drop_mid_script_closes_the_session(akool_sim_factory: Any) -> None:
+async def test_transport_drop_mid_script_respeaks_the_cut_segment_in_a_new_session(akool_sim_factory: Any) -> None:
     sim = akool_sim_factory(time_scale=50)  # each script speaks for ~0.3 s of real time
     scripts = [f"Part {n}. " + "This part of the script takes a while to say out loud. " * 4 for n in range(6)]
     runner = RetellingRunner(settings(time_scale=50.0), scripts)
     task = asyncio.create_task(run(sim, runner))
     session_id = await wait_for_speech(sim, runner)
     await asyncio.to_thread(sim.drop_channel, session_id)
-    with pytest.raises(RetellingFailedError) as caught:
-        await task
-    assert isinstance(caught.value.__cause__, TransportClosedError)
-    session = session_of(sim, session_id)
-    assert session["ended_by"] == "close" and sim.state()["open_sessions"] == []
-    statuses = [s.status for s in caught.value.result.segments]
-    assert "failed" in statuses and statuses[-1] == "not_sent"
-    assert caught.value.result.sessions[0].close["closed"] is True
+    result = await task
+    manifest = result.to_manifest()
+    assert manifest["status"] == "completed"
+    state = sim.state()
+    assert state["open_sessions"] == [] and all(s["ended_by"] == "close" for s in state["sessions"])
+    first, second = (session_of(sim, i) for i in result.session_ids)
+    assert first["segments"][0]["interrupted"] and first["spoken"] == []
+    assert second["spoken"] == scripts, "the cut script again, whole, then the rest, each once"
+    cut = manifest["segments"][0]
+    assert [a["outcome"] for a in cut["attempts"]] == ["cut", "spoken"]
+    assert [a["session_id"] for a in cut["attempts"]] == result.session_ids
+    assert "TransportClosedError" in cut["attempts"][0]["reason"]
+    assert manifest["totals"]["cuts"] == 1 and manifest["totals"]["recovered"] == 1
+    assert [s["opened_for"] for s in manifest["sessions"]] == ["plan", "recovery"]
 
 
 async def wait_for_speech(sim: SimServer, runner: RetellingRunner) -> str:
