@@ -11,7 +11,7 @@ alone (as is the CPU time, user + system, of the copy), and reads the source thr
 httpx streaming GET:
 
   copier    airflow_provider_akool.archive.copy_url_to_s3 with its defaults (8 MiB parts, 4 in
-            flight): one multipart upload straight to the final key, SHA-256 checksums per part,
+            flight): one multipart upload straight to the final key, CRC32 checksums per part,
             then PutObjectTagging with the sha256 (no server-side copy); the note gives the
             tagging time
   rerun     the copier again on the key ``copier`` just wrote (skip_existing): must upload 0 bytes

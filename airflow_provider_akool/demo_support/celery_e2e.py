@@ -140,7 +140,8 @@ class CeleryRun(Run):
         dags = _dags_folder(home, self.source_dags)
         env = _celery_environment(home, port, dags, db_url, broker)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key", "extra": {"stream_type": "sim"}}
+            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
+             "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         # The executor's module imports Celery internals that Celery releases have dropped: fail here,
