@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,13 +153,7 @@ class CeleryRun(Run):
             raise E2EError(f"CeleryExecutor cannot be imported with the installed Celery: {last}")
         migrate = start("db-migrate", [venv_command("airflow"), "db", "migrate"], env=env, logs=home / "logs")
         self.children.append(migrate)
-        try:
-            code = migrate.process.wait(timeout=self.left(240))
-        except subprocess.TimeoutExpired:
-            raise E2EError(f"airflow db migrate took too long; see {migrate.log}") from None
-        if code != 0:
-            raise E2EError(f"airflow db migrate failed (exit {code}); see {migrate.log}")
-        self.say("  airflow db migrate done (PostgreSQL)")
+        self.wait_migrated(migrate, 240, "PostgreSQL")
 
         self.say("- starting api-server, scheduler, dag-processor, triggerer and two Celery workers")
         self.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port), env=env)
@@ -349,7 +342,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-home", action="store_true")
     parser.add_argument("--dags-folder", default="dags", help="where akool_end_to_end.py and data/ are")
     args = parser.parse_args(argv)
-    started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="akool-e2e-celery-"))
     run = CeleryRun(home, args.timeout, Path(args.dags_folder).resolve(), kill=not args.no_kill,
                     pool_slots=args.pool_slots)
@@ -364,17 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         run.stop_all()
     if error:
         run.check("the run got to the end", False, error)
-    print("\nE2E (Celery) checks")
-    for name, ok, detail in run.checks:
-        print(f"  [{'ok' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""))
-    passed = all(ok for _, ok, _ in run.checks)
-    print("\nTimings: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items()))
-    if args.keep_home or not passed:
-        print(f"logs: {home / 'logs'}")
-    else:
-        shutil.rmtree(home, ignore_errors=True)
-    print(f"e2e-celery {'PASSED' if passed else 'FAILED'} in {time.monotonic() - started:.0f} s")
-    return 0 if passed else 1
+    timings = "\nTimings: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
+    return run.report("E2E (Celery) checks", "e2e-celery", keep_home=args.keep_home, extra=timings)
 
 
 if __name__ == "__main__":

@@ -207,6 +207,31 @@ class Run:
         self.say(f"  started {name:<13} pid {child.pid}")
         return child
 
+    def report(self, title: str, label: str, *, keep_home: bool, extra: str = "") -> int:
+        """Print the checks (and ``extra``), remove the home unless kept or failed; the exit code."""
+        print(f"\n{title}")
+        for name, ok, detail in self.checks:
+            print(f"  [{'ok' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""))
+        passed = all(ok for _, ok, _ in self.checks)
+        if extra:
+            print(extra)
+        if keep_home or not passed:
+            print(f"logs: {self.home / 'logs'}")
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
+        print(f"{label} {'PASSED' if passed else 'FAILED'} in {time.monotonic() - self.started:.0f} s")
+        return 0 if passed else 1
+
+    def wait_migrated(self, migrate: Managed, cap: float, backend: str) -> None:
+        """Wait for ``airflow db migrate`` (started earlier, running while the servers start)."""
+        try:
+            code = migrate.process.wait(timeout=self.left(cap))
+        except subprocess.TimeoutExpired:
+            raise E2EError(f"airflow db migrate took too long; see {migrate.log}") from None
+        if code != 0:
+            raise E2EError(f"airflow db migrate failed (exit {code}); see {migrate.log}")
+        self.say(f"  airflow db migrate done ({backend})")
+
     def execute(self) -> None:
         import httpx
 
@@ -229,13 +254,7 @@ class Run:
              "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
-        try:
-            code = migrate.process.wait(timeout=self.left(180))
-        except subprocess.TimeoutExpired:
-            raise E2EError(f"airflow db migrate took too long; see {migrate.log}") from None
-        if code != 0:
-            raise E2EError(f"airflow db migrate failed (exit {code}); see {migrate.log}")
-        self.say("  airflow db migrate done")
+        self.wait_migrated(migrate, 180, "SQLite")
 
         self.say("- starting api-server, scheduler, dag-processor, triggerer #1 (LocalExecutor, sqlite, 127.0.0.1)")
         self.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port), env=env)
@@ -366,7 +385,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-home", action="store_true")
     parser.add_argument("--dags-folder", default="dags", help="where akool_end_to_end.py and data/ are")
     args = parser.parse_args(argv)
-    started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="akool-e2e-"))
     run = Run(home, args.timeout, Path(args.dags_folder).resolve())
     print(f"AIRFLOW_HOME {home}", flush=True)
@@ -380,16 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         run.stop_all()
     if error:
         run.check("the run got to the end", False, error)
-    print("\nE2E checks")
-    for name, ok, detail in run.checks:
-        print(f"  [{'ok' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""))
-    passed = all(ok for _, ok, _ in run.checks)
-    if args.keep_home or not passed:
-        print(f"logs: {home / 'logs'}")
-    else:
-        shutil.rmtree(home, ignore_errors=True)
-    print(f"e2e {'PASSED' if passed else 'FAILED'} in {time.monotonic() - started:.0f} s")
-    return 0 if passed else 1
+    return run.report("E2E checks", "e2e", keep_home=args.keep_home)
 
 
 if __name__ == "__main__":
