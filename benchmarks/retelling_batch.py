@@ -213,6 +213,7 @@ def arm_figures(scripts: list[tuple[str, Segment]], state: dict[str, Any], run: 
         "estimated": sum(t["estimated_seconds"] for t in totals),
         "spoken": spoken_ms / 1000.0,
         "precharged": sum(s["precharged"] for s in sessions),
+        "spent": sum(s["precharged"] - s["refunded"] for s in sessions),
         "speech_credits": spoken_ms / 1000.0 / 60.0 * per_minute,
     }
 
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         row("client's estimated speech (sim s)", "estimated"),
         row("speech the sim spoke (sim s)", "spoken"),
         row("credits pre-charged", "precharged", fmt="{:.2f}"),
+        row("credits spent after refunds", "spent", fmt="{:.2f}"),
         row("credits for the spoken speech", "speech_credits", fmt="{:.2f}"),
         derived("**pre-charged / spoken speech**",
                 lambda arm, lang: figures[arm][lang]["precharged"] / figures[arm][lang]["speech_credits"]),
