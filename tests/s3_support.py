@@ -1,15 +1,14 @@
 """S3 for tests (loaded as a pytest plugin): a fresh bucket per test, an S3 call counter, and an
 Airflow AWS connection, on the S3 server that ``s3_server`` names.
 
-``s3_server`` is moto by default (one server per session). A directory whose tests should run on
-a real S3 server overrides it in its conftest with ``seaweed_server``: one SeaweedFS per session,
-started on first use and stopped by PID at the end (tests/archive and tests/archive_operator).
+``s3_server`` is a real S3 server, SeaweedFS: one per session, started on first use and stopped
+by PID at the end. Faults a real server does not produce on demand are injected with botocore
+event hooks on the client, so no test needs moto.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
 
@@ -46,17 +44,6 @@ class S3Server:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1 with a free port, for the whole session."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="session")
 def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A SeaweedFS S3 server on 127.0.0.1 for the whole session, stopped by PID (SIGKILL)."""
     with SeaweedS3.start(tmp_path_factory.mktemp("seaweedfs")) as weed:
@@ -70,9 +57,9 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Serve
 
 
 @pytest.fixture(scope="session")
-def s3_server(moto_endpoint: str) -> S3Server:
-    """The S3 server of the tests here: moto, unless a conftest overrides it."""
-    return S3Server(moto_endpoint, "testing", "testing")
+def s3_server(seaweed_server: S3Server) -> S3Server:
+    """The S3 server of the tests: SeaweedFS, a real S3, one for the session."""
+    return seaweed_server
 
 
 @pytest.fixture

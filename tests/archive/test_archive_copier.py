@@ -1,4 +1,4 @@
-"""copy_url_to_s3 against a moto S3 server and the local file server: integrity, multipart,
+"""copy_url_to_s3 against a SeaweedFS S3 server and the local file server: integrity, multipart,
 content type and metadata, resume and restart, aborts that leave nothing behind."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hash-first mode (``CopyOptions(hash_first=True)``, archive/hashpass.py) against moto and the local
+"""Hash-first mode (``CopyOptions(hash_first=True)``, archive/hashpass.py) against SeaweedFS and the local
 file server: the source is read twice, the upload goes straight to the final key with its sha256,
 no server-side copy and no staging object; a source that changes between the passes stores nothing."""
 

@@ -1,4 +1,4 @@
-"""The daily sweep DAG end to end (dag.test against akool-sim and moto), and XComArg inputs."""
+"""The daily sweep DAG end to end (dag.test against akool-sim and SeaweedFS), and XComArg inputs."""
 
 from __future__ import annotations
 

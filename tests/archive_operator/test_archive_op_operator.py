@@ -1,4 +1,4 @@
-"""AkoolArchiveToS3Operator against akool-sim (the source CDN and API) and a moto S3 server."""
+"""AkoolArchiveToS3Operator against akool-sim (the source CDN and API) and a SeaweedFS S3 server."""
 
 from __future__ import annotations
 

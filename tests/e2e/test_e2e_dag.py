@@ -1,4 +1,4 @@
-"""``akool_end_to_end`` with dag.test() against akool-sim and a moto S3 server, checked from outside.
+"""``akool_end_to_end`` with dag.test() against akool-sim and a SeaweedFS S3 server, checked from outside.
 
 The invariants are read from the sim's admin state and from S3 (re-hashing every object), not
 from the DAG's XCom: each video is one avatar, every script is spoken once, no session is left

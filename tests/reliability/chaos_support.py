@@ -1,4 +1,4 @@
-"""Harness for the chaos runs: a moto S3 server, ``airflow dags test`` subprocesses, and the invariants.
+"""Harness for the chaos runs: a SeaweedFS S3 server, ``airflow dags test`` subprocesses, and the invariants.
 
 Used by ``fault_matrix.py`` (the end-to-end DAG under injected faults) and the chaos tests. akool-sim
 runs in this process (a thread) so its state and request log can be read at any time; Airflow runs
@@ -43,6 +43,9 @@ import httpx
 from botocore.config import Config
 from s3_support import verified_sha256
 
+from airflow_provider_akool.demo_support import seaweedfs
+from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -53,38 +56,23 @@ SCRIPTS = DAGS / "data" / "e2e_scripts.jsonl"
 
 # -- services -----------------------------------------------------------------------------------
 @contextmanager
-def moto_s3() -> Iterator[tuple[str, Any]]:
-    """A moto S3 server on a free loopback port and a boto3 client for it."""
-    import logging
+def local_s3() -> Iterator[tuple[str, Any]]:
+    """A SeaweedFS S3 server on free loopback ports (stopped by PID) and a boto3 client for it."""
+    import tempfile
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 2}),
-    )
-    try:
-        yield endpoint, client
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="akool-weed-") as workdir, SeaweedS3.start(Path(workdir)) as weed:
+        client = boto3.client("s3", endpoint_url=weed.endpoint_url, config=Config(retries={"max_attempts": 2}),
+                              **weed.boto3_credentials())
+        yield weed.endpoint_url, client
 
 
 def aws_conn_json(endpoint: str) -> str:
     return json.dumps(
         {
             "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+            "login": seaweedfs.ACCESS_KEY,
+            "password": seaweedfs.SECRET_KEY,
+            "extra": {"endpoint_url": endpoint, "region_name": seaweedfs.REGION},
         }
     )
 

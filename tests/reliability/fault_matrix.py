@@ -4,7 +4,7 @@
 
 For each (rate, seed): a fresh akool-sim (in this process) injecting every fault kind — http_500,
 http_503, http_429 + Retry-After, code_1005, reset, stall, lost_response on the API and the
-served files, truncate on the files — at that rate from that seed; a fresh bucket on one moto S3
+served files, truncate on the files — at that rate from that seed; a fresh bucket on one SeaweedFS S3
 server; ``airflow dags test akool_end_to_end`` in a subprocess on one throw-away AIRFLOW_HOME.
 Retries are configured as a deployment would, without changing the DAG: a cluster policy
 (``airflow_local_settings.task_policy``) gives every task ``--retries`` retries 2 s apart
@@ -40,8 +40,8 @@ from chaos_support import (
     check_invariants,
     dags_test,
     e2e_inputs,
+    local_s3,
     migrate,
-    moto_s3,
 )
 
 ALL_KINDS = ["http_500", "http_503", "http_429", "code_1005", "reset", "stall", "lost_response", "truncate"]
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     migrate(home)
     results: list[dict[str, Any]] = []
     planned = [(rate, seed) for seed in seeds for rate in rates]  # interleaved: a cut-off run keeps both rates
-    with moto_s3() as (endpoint, s3), (out / "runs.jsonl").open("a") as sink:
+    with local_s3() as (endpoint, s3), (out / "runs.jsonl").open("a") as sink:
         for rate, seed in planned:
             if time.monotonic() - started > args.budget_minutes * 60:
                 print(

@@ -15,7 +15,7 @@
   triggerer was down fires ``timeout`` at once (wall-clock deadlines survive restarts).
 
 Airflow runs in subprocesses started in their own process group (killed with ``os.killpg`` on
-that group's id); akool-sim and moto run in this process.
+that group's id); akool-sim runs in this process, SeaweedFS in its own process group.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos_support import AIRFLOW, airflow_env, aws_conn_json, check_invariants, migrate, moto_s3
+from chaos_support import AIRFLOW, airflow_env, aws_conn_json, check_invariants, local_s3, migrate
 from polling import wait_until
 from s3_support import verified_sha256
 
@@ -63,7 +63,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def s3_service() -> Iterator[tuple[str, Any]]:
-    with moto_s3() as service:
+    with local_s3() as service:
         yield service
 
 

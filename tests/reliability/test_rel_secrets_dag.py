@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from chaos_support import E2E_DAG, airflow_env, aws_conn_json, dags_test, migrate, moto_s3
+from chaos_support import E2E_DAG, airflow_env, aws_conn_json, dags_test, local_s3, migrate
 from rel_support import SecretSet, bucket_objects
 
 from airflow_provider_akool.sim.runner import SimServer
@@ -54,7 +54,7 @@ def _run_and_collect(sim: SimServer, secret_set: SecretSet, tmp_path: Path) -> d
         "password": secret_set.client_secret,
         "extra": {"stream_type": "sim"},
     }
-    with moto_s3() as (endpoint, s3):
+    with local_s3() as (endpoint, s3):
         s3.create_bucket(Bucket="secret-scan")
         env = airflow_env(
             home, AIRFLOW_CONN_AKOOL_SECRET=json.dumps(conn), AIRFLOW_CONN_AWS_SECRET=aws_conn_json(endpoint)
