@@ -46,6 +46,7 @@ __all__ = [
     "group_into_batches",
     "normalise_scripts",
     "plan_sessions",
+    "split_to_budget",
 ]
 
 MIN_SPEED, MAX_SPEED = 0.8, 1.2
@@ -224,12 +225,12 @@ def _fit(segments: Sequence[Segment], cap: float, speed: float, policy: Duration
         if policy.needed_seconds([segment], speed) <= cap:
             fitted.append(segment)
             continue
-        parts = _split_to_budget(segment.text, budget, lambda t: policy.speech.sizing_seconds(t, speed))
+        parts = split_to_budget(segment.text, budget, lambda t: policy.speech.sizing_seconds(t, speed))
         fitted.extend(Segment(f"{segment.id}#{n}", part) for n, part in enumerate(parts, start=1))
     return fitted
 
 
-def _split_to_budget(text: str, budget: float, seconds: Callable[[str], float]) -> list[str]:
+def split_to_budget(text: str, budget: float, seconds: Callable[[str], float]) -> list[str]:
     """Pieces of ``text`` each taking at most ``budget`` seconds; a piece denser than the average
     (a run of digits in prose) is split again."""
     total = seconds(text)
@@ -239,7 +240,7 @@ def _split_to_budget(text: str, budget: float, seconds: Callable[[str], float]) 
     pieces: list[str] = []
     for piece in split_text(text, max_chars):
         if len(piece) > 1 and seconds(piece) > budget:
-            pieces.extend(_split_to_budget(piece, budget, seconds))
+            pieces.extend(split_to_budget(piece, budget, seconds))
         else:
             pieces.append(piece)
     return pieces

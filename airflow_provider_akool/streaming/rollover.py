@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_akool._session_caps import MAX_SESSION_SECONDS
 from airflow_provider_akool.streaming.errors import StreamingError
-from airflow_provider_akool.streaming.planning import Duration, DurationPolicy, _split_to_budget
+from airflow_provider_akool.streaming.planning import Duration, DurationPolicy, split_to_budget
 from airflow_provider_akool.streaming.speech import RateMeter, SpeakingTimeModel
 
 __all__ = ["Rollover", "SessionCapReachedError", "SessionTimer"]
@@ -133,7 +133,7 @@ class Rollover:
             return [text]
         startup = self.need_seconds("", self.audio_events)
         budget = max(1.0, self.fresh_capacity - self.policy.session_overhead_seconds - startup - self.margin_seconds)
-        return _split_to_budget(text, budget, lambda t: self.hold_seconds(t, self.audio_events))
+        return split_to_budget(text, budget, lambda t: self.hold_seconds(t, self.audio_events))
 
     def next_duration(self, texts: Sequence[str]) -> int:
         """Duration for a new session that will speak (a prefix of) ``texts``, in order.

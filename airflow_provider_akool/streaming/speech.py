@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -123,11 +123,6 @@ class ClassCounts:
 
     def __getitem__(self, cls: CharClass) -> int:
         return self.counts.get(cls, 0)
-
-    def __add__(self, other: ClassCounts) -> ClassCounts:
-        merged = Counter(self.counts)
-        merged.update(other.counts)
-        return ClassCounts(dict(merged))
 
     @property
     def total(self) -> int:
@@ -344,11 +339,3 @@ class RateMeter:
             "rates": SpeechRates(self.rates()).to_dict(),
             "measured_classes": sorted(str(c) for c in self.measured()),
         }
-
-
-def total_counts(texts: Iterable[str]) -> ClassCounts:
-    """Counts of several texts together."""
-    total = ClassCounts({})
-    for text in texts:
-        total = total + count_classes(text)
-    return total
