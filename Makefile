@@ -20,9 +20,14 @@ lock: venv
 	VIRTUAL_ENV=$(VENV) $(UV) pip compile pyproject.toml --extra amazon --extra livekit --extra sim --extra celery --extra dev --extra docs \
 		--python-version 3.11 -c requirements/pins.txt -o requirements/lock.txt --no-header -q
 
+# ruff, mypy --strict, the layer contracts in pyproject.toml ([tool.importlinter]; docs/development.md)
+# and the formatting check. akool_demo/ is the demo and e2e tooling: linted and typed, not in the wheel.
+LINTED := airflow_provider_akool tests dags benchmarks akool_demo
 lint: venv
-	$(BIN)/ruff check airflow_provider_akool tests dags benchmarks
-	$(BIN)/mypy airflow_provider_akool
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy airflow_provider_akool akool_demo
+	$(BIN)/lint-imports
+	$(BIN)/ruff format --check $(LINTED)
 
 test-fast: venv
 	$(BIN)/pytest -q
@@ -34,7 +39,7 @@ docs: venv
 
 # The end-to-end DAG with `airflow dags test` against akool-sim and SeaweedFS as the S3 (~1 min).
 demo: venv
-	$(BIN)/python -m airflow_provider_akool.demo
+	$(BIN)/python -m akool_demo
 
 # The same DAG through a real scheduler, dag-processor, triggerer and API server, with a triggerer
 # restart while avatar waits are deferred (.ci/e2e).
@@ -81,4 +86,4 @@ test-oldest: $(VENV_OLDEST)/.installed
 
 # make e2e on Airflow 3.1 (real scheduler, triggerer crash and restart).
 e2e-oldest: $(VENV_OLDEST)/.installed
-	$(VENV_OLDEST)/bin/python -m airflow_provider_akool.demo_support.e2e
+	$(VENV_OLDEST)/bin/python -m akool_demo.e2e

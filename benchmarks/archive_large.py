@@ -103,7 +103,7 @@ def start_source() -> tuple[ThreadingHTTPServer, str]:
 def start_seaweed(workdir: str) -> Any:
     from pathlib import Path
 
-    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+    from akool_demo.seaweedfs import SeaweedS3
 
     return SeaweedS3.start(Path(workdir))
 
@@ -115,7 +115,7 @@ def s3_client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+    from akool_demo.seaweedfs import SeaweedS3
 
     return boto3.client(
         "s3", endpoint_url=endpoint, config=Config(max_pool_connections=40), **SeaweedS3.boto3_credentials()

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+from akool_demo.seaweedfs import SeaweedS3
 
 AWS_CONN_ID = "aws_archive_test"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from airflow_provider_akool.demo_support.backends import start_postgres, start_redis
-from airflow_provider_akool.demo_support.processes import Managed
+from akool_demo.backends import start_postgres, start_redis
+from akool_demo.processes import Managed
 
 
 def listening(child: Managed) -> set[str]:

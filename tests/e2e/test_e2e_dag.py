@@ -16,8 +16,8 @@ import httpx
 import pytest
 from airflow_support import dag_run, load_dag, task_states, xcom_value
 
-from airflow_provider_akool.demo_support.report import collect
 from airflow_provider_akool.sim.runner import SimServer
+from akool_demo.report import collect
 
 DAG_ID = "akool_end_to_end"
 DATA = Path(__file__).resolve().parents[2] / "dags" / "data"

@@ -10,7 +10,7 @@ import psutil
 import pytest
 from polling import wait_until
 
-from airflow_provider_akool.demo_support.processes import s3_client, start, start_s3, start_sim
+from akool_demo.processes import s3_client, start, start_s3, start_sim
 
 # A parent that ignores SIGTERM and has a child that ignores it too: the worst case for a clean stop.
 STUBBORN = """

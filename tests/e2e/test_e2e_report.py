@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from airflow_provider_akool.archive import ArchiveResult, ArchiveStatus, Manifest, write_manifest
-from airflow_provider_akool.demo_support.report import collect
 from airflow_provider_akool.demo_support.transcripts import manifest_key, store_transcripts
+from akool_demo.report import collect
 
 PREFIX = "e2e"
 URL = "https://media.example.com/anna.mp4"

@@ -43,8 +43,8 @@ import httpx
 from botocore.config import Config
 from s3_support import verified_sha256
 
-from airflow_provider_akool.demo_support import seaweedfs
-from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+from akool_demo import seaweedfs
+from akool_demo.seaweedfs import SeaweedS3
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"

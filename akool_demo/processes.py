@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import psutil
 
-SERVERS_MODULE = "airflow_provider_akool.demo_support.servers"
+SERVERS_MODULE = "akool_demo.servers"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -161,7 +161,7 @@ def start_s3(home: Path) -> tuple[Managed, str, dict[str, Any]]:
     connection (a dict for ``AIRFLOW_CONN_AWS_DEFAULT``); boto3 keyword arguments come from
     :meth:`SeaweedS3.boto3_credentials`.
     """
-    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+    from akool_demo.seaweedfs import SeaweedS3
 
     server = SeaweedS3.start(home / "seaweedfs")
     child = Managed("seaweedfs-s3", server.process, server.log_path, stop_signal=signal.SIGKILL)
@@ -172,7 +172,7 @@ def s3_client(endpoint_url: str) -> Any:
     """A boto3 S3 client for the server :func:`start_s3` started."""
     import boto3
 
-    from airflow_provider_akool.demo_support.seaweedfs import SeaweedS3
+    from akool_demo.seaweedfs import SeaweedS3
 
     keys = SeaweedS3.boto3_credentials()
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=keys["region_name"],

@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from airflow_provider_akool.demo_support.processes import Managed, free_port, start
+from akool_demo.processes import Managed, free_port, start
 
 DB_NAME = "airflow"
 DB_USER = "airflow"

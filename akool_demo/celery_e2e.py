@@ -1,6 +1,6 @@
 """``akool_end_to_end`` on a distributed Airflow: CeleryExecutor, PostgreSQL, Redis, SeaweedFS, two workers.
 
-``python -m airflow_provider_akool.demo_support.celery_e2e`` (``make e2e-celery`` / ``.ci/e2e-celery``).
+``python -m akool_demo.celery_e2e`` (``make e2e-celery`` / ``.ci/e2e-celery``).
 Everything is a child process on 127.0.0.1 in a throw-away AIRFLOW_HOME, stopped by PID at the end:
 PostgreSQL (metadata DB and Celery result backend), Redis (broker), SeaweedFS (S3), akool-sim,
 then API server, scheduler, dag-processor, triggerer and two Celery workers, each worker in its own
@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_akool.demo_support.backends import start_postgres, start_redis
-from airflow_provider_akool.demo_support.celery_meta import OpenSessionSampler, PgMeta
-from airflow_provider_akool.demo_support.e2e import (
+from akool_demo.backends import start_postgres, start_redis
+from akool_demo.celery_meta import OpenSessionSampler, PgMeta
+from akool_demo.e2e import (
     DAG_ID,
     E2EError,
     Run,
@@ -40,8 +40,8 @@ from airflow_provider_akool.demo_support.e2e import (
     _environment,
     wait_until,
 )
-from airflow_provider_akool.demo_support.hostname import ENV as HOSTNAME_ENV
-from airflow_provider_akool.demo_support.processes import (
+from akool_demo.hostname import ENV as HOSTNAME_ENV
+from akool_demo.processes import (
     Managed,
     free_port,
     s3_client,
@@ -67,7 +67,7 @@ def _celery_environment(home: Path, port: int, dags: Path, db_url: str, broker: 
         "AIRFLOW__CELERY__BROKER_URL": broker,
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,  # with +psycopg2: a bare postgresql:// means psycopg 3
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_provider_akool.demo_support.hostname.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "akool_demo.hostname.worker_hostname",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
     })
@@ -201,7 +201,7 @@ class CeleryRun(Run):
         """
         import httpx
 
-        from airflow_provider_akool.demo_support.report import Check, collect
+        from akool_demo.report import Check, collect
 
         with httpx.Client(timeout=30.0) as http:
             state = http.get(f"{sim_url}/_sim/state").json()

@@ -1,7 +1,7 @@
 """akool-sim with config fields the ``akool-sim`` command has no option for, as its own process
 until SIGTERM/SIGINT (the S3 of the demo and the e2e runs is SeaweedFS: ``seaweedfs.py``).
 
-``python -m airflow_provider_akool.demo_support.servers sim --url-file F --time-scale 20
+``python -m akool_demo.servers sim --url-file F --time-scale 20
 --set avatar_queue_seconds=86400`` writes its URL to ``--url-file`` once it accepts connections.
 """
 

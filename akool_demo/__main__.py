@@ -1,4 +1,4 @@
-"""The end-to-end example against akool-sim and a local S3: ``python -m airflow_provider_akool.demo`` (``make demo``).
+"""The end-to-end example against akool-sim and a local S3: ``python -m akool_demo`` (``make demo``).
 
 Starts akool-sim and SeaweedFS (a real S3 server) as subprocesses on free loopback ports, creates the bucket,
 points the ``akool_default`` and ``aws_default`` connections at them (environment variables in a
@@ -43,7 +43,7 @@ def _airflow(env: dict[str, str], *args: str, log: Path, echo: bool = False, tim
 
     Past ``timeout`` the command's process tree is stopped by PID and 124 is returned.
     """
-    from airflow_provider_akool.demo_support.processes import Managed, venv_command
+    from akool_demo.processes import Managed, venv_command
 
     started = time.monotonic()
     with log.open("a", encoding="utf-8") as sink:
@@ -92,8 +92,8 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
     """Run the demo once; return the process exit code."""
     import httpx
 
-    from airflow_provider_akool.demo_support.processes import Managed, s3_client, start_s3, start_sim
-    from airflow_provider_akool.demo_support.report import collect
+    from akool_demo.processes import Managed, s3_client, start_s3, start_sim
+    from akool_demo.report import collect
 
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="akool-demo-"))

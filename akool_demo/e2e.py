@@ -1,7 +1,7 @@
 """``akool_end_to_end`` through a real Airflow: API server, scheduler (LocalExecutor), dag-processor and
 triggerer, each its own process, with the triggerer killed and restarted while avatar waits are deferred.
 
-``python -m airflow_provider_akool.demo_support.e2e`` (``make e2e`` / ``.ci/e2e``). Everything runs
+``python -m akool_demo.e2e`` (``make e2e`` / ``.ci/e2e``). Everything runs
 in a throw-away AIRFLOW_HOME on 127.0.0.1 with sqlite (LocalExecutor works with sqlite in Airflow 3,
 as ``airflow standalone`` uses it). Steps:
 
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from airflow_provider_akool.demo_support.processes import (
+from akool_demo.processes import (
     Managed,
     free_port,
     s3_client,
@@ -235,7 +235,7 @@ class Run:
     def execute(self) -> None:
         import httpx
 
-        from airflow_provider_akool.demo_support.report import collect
+        from akool_demo.report import collect
 
         home = self.home
         port = free_port()
