@@ -118,6 +118,10 @@ class AkoolAmbiguousCreateError(AkoolError):
         super().__init__(msg, endpoint=endpoint)
 
 
+# Errors about the account, not the request (wrong key, no permission, no credit): a retry cannot fix them.
+ACCOUNT_ERRORS: tuple[type[AkoolError], ...] = (AkoolAuthError, AkoolPermissionError, AkoolQuotaError)
+
+
 _BY_CODE: dict[int, type[AkoolError]] = {
     1003: AkoolBadParameterError,
     1005: AkoolThrottledError,

@@ -185,7 +185,7 @@ class AkoolCreateAvatarOperator(BaseOperator):
         return url, avatar_id, name, url_from
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
+        from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
 
         url, avatar_id, name, url_from = self._inputs(context)
         # A wrong key, a banned account or no credit: AirflowFailException, no retry.
@@ -280,7 +280,7 @@ class AkoolCreateAvatarOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired; everything needed travels in ``event``."""
-        from airflow_provider_akool.operators.fail_fast import account_failure_from_event
+        from airflow_provider_akool.fail_fast import account_failure_from_event
         from airflow_provider_akool.triggers.avatar import FAILED, SUCCESS, avatar_record
 
         if not event:

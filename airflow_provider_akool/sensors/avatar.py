@@ -83,8 +83,8 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_akool.client import AkoolNotFoundError
+        from airflow_provider_akool.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.operators.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.triggers.avatar import (
             avatar_record,
             complete_from_record,
@@ -147,7 +147,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: success returns the record, anything else fails (or skips)."""
-        from airflow_provider_akool.operators.fail_fast import account_failure_from_event
+        from airflow_provider_akool.fail_fast import account_failure_from_event
         from airflow_provider_akool.triggers.avatar import SUCCESS, TIMEOUT, avatar_record
 
         if not event:
