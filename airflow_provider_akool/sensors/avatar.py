@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_akool._compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, conf
+from airflow_provider_akool.avatar_wait import Clock
 from airflow_provider_akool.links import AVATAR_PREVIEW_XCOM_KEY, AkoolAvatarPreviewLink
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("avatar_id", "akool_conn_id")
     operator_extra_links = (AkoolAvatarPreviewLink(),)
     ui_color = "#d9e7ff"
+    clock = Clock()  # sets the deferred wait's deadline; tests replace it
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
         self.defer(
             trigger=AkoolAvatarTrigger(
                 avatar_id=self._checked_avatar_id(),
-                deadline=time.time() + self.timeout,
+                deadline=self.clock.now() + self.timeout,
                 akool_conn_id=self.akool_conn_id,
                 poll_interval=self.poke_interval,
             ),
