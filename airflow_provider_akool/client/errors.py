@@ -118,9 +118,8 @@ class AkoolAmbiguousCreateError(AkoolError):
         super().__init__(msg, endpoint=endpoint)
 
 
-# Errors about the account, not the request (wrong key, no permission, no credit): a retry cannot fix them.
+# The account, not one request or session: a retry cannot fix these (wrong key, no permission, no credit).
 ACCOUNT_ERRORS: tuple[type[AkoolError], ...] = (AkoolAuthError, AkoolPermissionError, AkoolQuotaError)
-
 
 _BY_CODE: dict[int, type[AkoolError]] = {
     1003: AkoolBadParameterError,

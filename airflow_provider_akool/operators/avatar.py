@@ -105,13 +105,19 @@ class AkoolCreateAvatarOperator(BaseOperator):
     Idempotent: the avatar id is caller-chosen, and when none is given it is derived from dag_id,
     task_id, map_index and the URL, so a retry or a re-run looks up the same avatar. An avatar
     that already exists is adopted, never uploaded twice; one Akool marked failed (status 4) fails
-    the task with Akool's reason and is not recreated (pass a new ``avatar_id`` to try again).
+    the task with Akool's reason and is not recreated: the message says how to get a new one (a new
+    ``avatar_id``, or, for a derived id, a new video URL or an explicit id).
     An explicit ``avatar_id`` that already exists is adopted whatever video it was made from.
     Account-level errors (wrong key, no permission, no credit) fail the task without a retry, in
     the worker and after a deferral alike; the message names ``akool_conn_id``.
 
+    Waiting in the worker and in the triggerer takes the same poll step (``AkoolClient.poll_avatar``):
+    a transient failure (5xx, 429, timeout, 1005, 1214/1215, after the client's own retries) does not
+    end the wait, the third in a row does, with an error a task retry can fix (it resumes the wait).
+
     XCom: ``avatar_id`` is pushed as soon as the avatar exists (before any waiting), and
-    ``avatar_preview_url`` when Akool reports it (it backs the "Akool avatar preview" link).
+    ``avatar_preview_url`` when the task returns its record (it backs the "Akool avatar preview"
+    link; a failed avatar gets none).
     The return value is a JSON-serialisable record with these stable keys:
 
     - ``avatar_id`` (str), ``name`` (str | None)
