@@ -22,7 +22,6 @@ from airflow_provider_akool.client.errors import (
     AkoolTransientError,
     error_for_code,
 )
-from airflow_provider_akool.client.readiness import AvatarPoll, AvatarWatch
 from airflow_provider_akool.client.reconcile import PendingCreates
 from airflow_provider_akool.client.retry import RetryPolicy
 from airflow_provider_akool.client.sync import AkoolClient
@@ -44,8 +43,6 @@ __all__ = [
     "AkoolThrottledError",
     "AkoolTransientError",
     "AsyncAkoolClient",
-    "AvatarPoll",
-    "AvatarWatch",
     "ClientConfig",
     "PendingCreates",
     "RetryPolicy",

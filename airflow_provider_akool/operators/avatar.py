@@ -262,7 +262,7 @@ class AkoolCreateAvatarOperator(BaseOperator):
 
     def _wait(self, context: Context, client: AkoolClient, avatar: Avatar, deadline: float) -> dict[str, Any]:
         """Poll in this worker until ready, failed or past the deadline (the trigger's poll step)."""
-        from airflow_provider_akool.client import AvatarWatch
+        from airflow_provider_akool.client.readiness import AvatarWatch
 
         watch = AvatarWatch(avatar.avatar_id, create_time=avatar.create_time, last=avatar)
         while True:

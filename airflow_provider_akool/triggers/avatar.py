@@ -110,7 +110,7 @@ class AkoolAvatarTrigger(BaseTrigger):
         return payload
 
     async def _wait(self) -> dict[str, Any]:
-        from airflow_provider_akool.client import AvatarWatch
+        from airflow_provider_akool.client.readiness import AvatarWatch
         from airflow_provider_akool.hooks.akool import AkoolHook
 
         client = await AkoolHook(akool_conn_id=self.akool_conn_id).get_async_client()

@@ -17,9 +17,9 @@ from airflow_provider_akool.client import (
     AkoolRequestError,
     AkoolTransientError,
     AsyncAkoolClient,
-    AvatarWatch,
     ClientConfig,
 )
+from airflow_provider_akool.client.readiness import AvatarWatch
 
 BASE = "https://akool.test"
 DETAIL = "/api/open/v4/liveAvatar/avatar/detail"
