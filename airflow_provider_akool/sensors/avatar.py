@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_akool._compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, conf
-from airflow_provider_akool.avatar_wait import Clock
+from airflow_provider_akool.avatar_wait import Clock, avatar_record, describe_avatar, failure_message, read_event
 from airflow_provider_akool.links import AVATAR_PREVIEW_XCOM_KEY, AkoolAvatarPreviewLink
 
 if TYPE_CHECKING:
@@ -83,7 +83,6 @@ class AkoolAvatarSensor(BaseSensorOperator):
         return avatar_id
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_akool.avatar_wait import avatar_record, describe_avatar, failure_message
         from airflow_provider_akool.client import AkoolNotFoundError
         from airflow_provider_akool.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.hooks.akool import AkoolHook
@@ -142,8 +141,6 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: success returns the record, anything else fails (or skips)."""
-        from airflow_provider_akool.avatar_wait import read_event
-
         outcome = read_event(event, task_id=self.task_id, conn_id=self.akool_conn_id)
         if outcome.kind == "account":
             raise self._account_error(outcome.message)
