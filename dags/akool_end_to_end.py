@@ -64,8 +64,8 @@ def check_akool(conn_id: str) -> str:
     ``AkoolHook.test_connection`` is not used here: it makes a single attempt on purpose, since it
     backs the UI's Test button, which must answer at once.
     """
+    from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
     from airflow_provider_akool.hooks.akool import AkoolHook
-    from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
 
     with fail_fast_on_account_errors(conn_id), AkoolHook(akool_conn_id=conn_id).get_client() as client:
         page = client.list_avatars(page=1, size=1)

@@ -14,7 +14,6 @@ back from the API are not the caller's mistake: they are recorded as failed resu
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,8 +28,6 @@ from airflow_provider_akool.archive.urls import ALLOWED_SCHEMES, normalise_hosts
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.models import Avatar
-
-log = logging.getLogger(__name__)
 
 # (kind used in the S3 key, record fields holding the URL, label used in names)
 AVATAR_URL_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -281,26 +278,8 @@ def dedupe(specs: Iterable[ResourceSpec]) -> list[ResourceSpec]:
     return out
 
 
-def _completed(client: AkoolClient, avatar: Avatar) -> Avatar:
-    """Fill ``create_time`` and ``modify_url`` (absent from v4 list/detail) from the v3 upload record (§2.9)."""
-    from airflow_provider_akool.client import AkoolError
-
-    if avatar.id is None or (avatar.create_time is not None and avatar.modify_url is not None):
-        return avatar
-    try:
-        records = client.get_avatar_record(avatar.id)
-    except AkoolError as exc:  # official avatars may have no record visible to us
-        log.debug("no upload record for avatar %s: %s", avatar.avatar_id, exc)
-        return avatar
-    if not records:
-        return avatar
-    record = records[0]
-    update = {
-        name: getattr(record, name)
-        for name in ("create_time", "modify_url", "url", "thumbnail_url")
-        if getattr(avatar, name) is None and getattr(record, name) is not None
-    }
-    return avatar.model_copy(update=update) if update else avatar
+# The v4 list and detail lack the creation time and ``modify_url``; the v3 upload record has them (§2.9).
+RECORD_FIELDS = ("create_time", "modify_url")
 
 
 def discover_avatars(
@@ -312,7 +291,8 @@ def discover_avatars(
     complete: bool = True,
 ) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
     """Specs for the given avatar ids and/or every listed avatar, plus FAILED results for ids Akool
-    could not return. ``complete`` asks the v3 upload record for creation time and ``modify_url``."""
+    could not return. ``complete`` asks the v3 upload record for creation time and ``modify_url``
+    (``AkoolClient.complete_avatar``: best effort, official avatars may have no record visible to us)."""
     from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError
 
     if not set(platforms) <= AVATAR_PLATFORMS:
@@ -336,7 +316,7 @@ def discover_avatars(
             )
     specs: list[ResourceSpec] = []
     for avatar in avatars.values():
-        found = _completed(client, avatar) if complete else avatar
+        found = client.complete_avatar(avatar, want=RECORD_FIELDS) if complete else avatar
         specs.extend(spec for _, spec in avatar_specs(found, field=f"avatar {avatar.avatar_id}"))
     return specs, problems
 

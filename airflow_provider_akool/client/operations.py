@@ -5,6 +5,7 @@ Paths and shapes follow ../shared/akool-api.md; section numbers are given where 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
@@ -30,6 +31,7 @@ from airflow_provider_akool.client.models import (
     Voice,
 )
 from airflow_provider_akool.client.models.common import build_request, describe_validation_error
+from airflow_provider_akool.client.readiness import AvatarPoll, AvatarWatch, complete_steps, poll_steps
 from airflow_provider_akool.client.reconcile import PendingCreates, create_attempts, recheck, settle
 
 M = TypeVar("M", bound=BaseModel)
@@ -164,6 +166,9 @@ class AkoolOperations:
     @operation
     def get_avatar_record(self, record_id: str) -> Steps[list[AvatarRecord]]:
         """v3 detail by upload record ``_id``; ``data`` is an array (§2.9)."""
+        return (yield from self._avatar_records(record_id))
+
+    def _avatar_records(self, record_id: str) -> Steps[list[AvatarRecord]]:
         if not record_id:
             raise AkoolRequestError("record_id must not be empty")
         reply = yield Call("GET", f"{V3}/avatar/detail", "avatar.record", params={"id": record_id})
@@ -183,6 +188,23 @@ class AkoolOperations:
         return _parse(
             Avatar, {"avatar_id": avatar_id, **_object(_data(reply, "avatar.detail"), "avatar.detail")}, "avatar.detail"
         )
+
+    @operation
+    def read_avatar(self, avatar_id: str, *, want: Collection[str] = ("status",)) -> Steps[Avatar]:
+        """The v4 detail, completed from the v3 upload record where it leaves readiness (``status``)
+        or another wanted field (``create_time``, ``modify_url``) open; see ``readiness.py``."""
+        avatar = yield from self._avatar_detail(avatar_id)
+        return (yield from complete_steps(self, avatar, want))
+
+    @operation
+    def complete_avatar(self, avatar: Avatar, *, want: Collection[str] = ("status",)) -> Steps[Avatar]:
+        """An avatar already read (detail or list item), completed like :meth:`read_avatar` does."""
+        return (yield from complete_steps(self, avatar, want))
+
+    @operation
+    def poll_avatar(self, watch: AvatarWatch) -> Steps[AvatarPoll]:
+        """One poll of a wait for an avatar, tolerating transient failures; see ``readiness.poll_steps``."""
+        return (yield from poll_steps(self, watch))
 
     @operation
     def list_avatars(self, page: int = 1, size: int = 100, platform: str = "open") -> Steps[Page[Avatar]]:

@@ -202,7 +202,7 @@ def close_left_by_earlier_tries(ledger: SessionLedger, config: ClientConfig, con
     if not previous:
         return []
     from airflow_provider_akool.client import AkoolClient, AkoolError
-    from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
+    from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
     from airflow_provider_akool.streaming.sweep import sweep_open_sessions
 
     log.warning("An earlier try of this task left %d session(s) not confirmed closed: %s", len(previous), previous)

@@ -197,8 +197,8 @@ class AkoolArchiveToS3Operator(BaseOperator):
 
     def _discover(self, ids: list[str]) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
         from airflow_provider_akool.archive.discovery import discover_avatars, discover_voices
+        from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
         from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
 
         if not (ids or self.all_avatars or self.all_voices):
             return [], []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,14 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseOperator
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException, conf
+from airflow_provider_akool.avatar_wait import (
+    Clock,
+    IdOrigin,
+    avatar_record,
+    describe_avatar,
+    failure_message,
+    read_event,
+)
 from airflow_provider_akool.links import AVATAR_PREVIEW_XCOM_KEY, AkoolAvatarPreviewLink
 
 if TYPE_CHECKING:
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 AVATAR_ID_RE = re.compile(r"^[a-zA-Z0-9]+$")
 AVATAR_ID_MAX = 128
 NAME_MAX = 200
+# What the operator reads of an avatar: readiness and the creation time (for expires_at).
+WANTED = ("status", "create_time")
 # Pages Akool fetches itself (url_from=2, akool-api.md §2.1); any other http(s) link is direct (1).
 THIRD_PARTY_HOSTS = ("youtube.com", "youtu.be", "tiktok.com", "x.com", "twitter.com", "drive.google.com")
 
@@ -96,13 +105,19 @@ class AkoolCreateAvatarOperator(BaseOperator):
     Idempotent: the avatar id is caller-chosen, and when none is given it is derived from dag_id,
     task_id, map_index and the URL, so a retry or a re-run looks up the same avatar. An avatar
     that already exists is adopted, never uploaded twice; one Akool marked failed (status 4) fails
-    the task with Akool's reason and is not recreated (pass a new ``avatar_id`` to try again).
+    the task with Akool's reason and is not recreated: the message says how to get a new one (a new
+    ``avatar_id``, or, for a derived id, a new video URL or an explicit id).
     An explicit ``avatar_id`` that already exists is adopted whatever video it was made from.
     Account-level errors (wrong key, no permission, no credit) fail the task without a retry, in
     the worker and after a deferral alike; the message names ``akool_conn_id``.
 
+    Waiting in the worker and in the triggerer takes the same poll step (``AkoolClient.poll_avatar``):
+    a transient failure (5xx, 429, timeout, 1005, 1214/1215, after the client's own retries) does not
+    end the wait, the third in a row does, with an error a task retry can fix (it resumes the wait).
+
     XCom: ``avatar_id`` is pushed as soon as the avatar exists (before any waiting), and
-    ``avatar_preview_url`` when Akool reports it (it backs the "Akool avatar preview" link).
+    ``avatar_preview_url`` when the task returns its record (it backs the "Akool avatar preview"
+    link; a failed avatar gets none).
     The return value is a JSON-serialisable record with these stable keys:
 
     - ``avatar_id`` (str), ``name`` (str | None)
@@ -125,6 +140,7 @@ class AkoolCreateAvatarOperator(BaseOperator):
     template_fields: Sequence[str] = ("video_url", "avatar_id", "name", "akool_conn_id")
     operator_extra_links = (AkoolAvatarPreviewLink(),)
     ui_color = "#d9e7ff"
+    clock = Clock()  # the wait in the worker runs on it; tests replace it to wait without waiting
 
     def __init__(
         self,
@@ -184,8 +200,11 @@ class AkoolCreateAvatarOperator(BaseOperator):
             raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
         return url, avatar_id, name, url_from
 
+    def _id_origin(self) -> IdOrigin:
+        return "given" if isinstance(self.avatar_id, str) and self.avatar_id.strip() else "derived"
+
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
+        from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
 
         url, avatar_id, name, url_from = self._inputs(context)
         # A wrong key, a banned account or no credit: AirflowFailException, no retry.
@@ -195,11 +214,10 @@ class AkoolCreateAvatarOperator(BaseOperator):
     def _create_and_wait(self, context: Context, url: str, avatar_id: str, name: str, url_from: int) -> dict[str, Any]:
         from airflow_provider_akool.client import AkoolNotFoundError
         from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.triggers.avatar import avatar_record, describe_avatar, failure_message
 
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         try:
-            avatar = self._fetch(client, avatar_id)
+            avatar = client.read_avatar(avatar_id, want=WANTED)
             self.log.info("Avatar %s already exists (status=%s); adopting it", avatar_id, avatar.status)
         except AkoolNotFoundError:
             created = client.create_avatar(url=url, avatar_id=avatar_id, name=name, url_from=url_from)
@@ -210,15 +228,14 @@ class AkoolCreateAvatarOperator(BaseOperator):
                 shown = urlsplit(url)._replace(query="", fragment="").geturl()  # signed URLs stay out of logs
                 self.log.info("Uploaded avatar %s from %s (url_from=%s)", avatar_id, shown, url_from)
             if avatar.create_time is None:
-                avatar = self._fetch(client, avatar_id)
-        self._push(context, avatar)
-        snapshot = describe_avatar(avatar)
+                avatar = client.read_avatar(avatar_id, want=WANTED)
+        context["ti"].xcom_push(key="avatar_id", value=avatar.avatar_id)
         if avatar.state == "failed":
-            raise AirflowFailException(failure_message(snapshot))
+            raise AirflowFailException(failure_message(describe_avatar(avatar), self._id_origin()))
         if avatar.state == "ready" or not self.wait_for_completion:
-            return avatar_record(snapshot)
+            return self._finish(context, describe_avatar(avatar))
 
-        deadline = time.time() + self.timeout
+        deadline = self.clock.now() + self.timeout
         if self.deferrable:
             from airflow_provider_akool.triggers.avatar import AkoolAvatarTrigger
 
@@ -237,63 +254,45 @@ class AkoolCreateAvatarOperator(BaseOperator):
         return self._wait(context, client, avatar, deadline)
 
     @staticmethod
-    def _fetch(client: AkoolClient, avatar_id: str) -> Avatar:
-        from airflow_provider_akool.triggers.avatar import fetch_avatar
-
-        return fetch_avatar(client, avatar_id, need_create_time=True)
-
-    def _push(self, context: Context, avatar: Avatar) -> None:
-        ti = context["ti"]
-        ti.xcom_push(key="avatar_id", value=avatar.avatar_id)
-        if avatar.url:
-            ti.xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=avatar.url)
+    def _finish(context: Context, snapshot: dict[str, Any]) -> dict[str, Any]:
+        """The task's record; the preview link is set here, so a failed avatar never gets one."""
+        if snapshot.get("url"):
+            context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=snapshot["url"])
+        return avatar_record(snapshot)
 
     def _wait(self, context: Context, client: AkoolClient, avatar: Avatar, deadline: float) -> dict[str, Any]:
-        """Poll in this worker until ready, failed or past the deadline."""
-        from airflow_provider_akool.triggers.avatar import (
-            avatar_record,
-            describe_avatar,
-            failure_message,
-            fetch_avatar,
-        )
+        """Poll in this worker until ready, failed or past the deadline (the trigger's poll step)."""
+        from airflow_provider_akool.client.readiness import AvatarWatch
 
-        create_time = avatar.create_time
-        previous = avatar.status
+        watch = AvatarWatch(avatar.avatar_id, create_time=avatar.create_time, last=avatar)
         while True:
-            time.sleep(max(0.0, min(self.poll_interval, deadline - time.time())))
-            avatar = fetch_avatar(client, avatar.avatar_id)
-            if avatar.status != previous:
-                self.log.info("Avatar %s: status=%s available=%s", avatar.avatar_id, avatar.status, avatar.available)
-                previous = avatar.status
-            snapshot = describe_avatar(avatar)
-            snapshot["create_time"] = snapshot["create_time"] or create_time
-            if avatar.state == "failed":
-                raise AirflowFailException(failure_message(snapshot))
-            if avatar.state == "ready":
-                self._push(context, avatar)
-                return avatar_record(snapshot)
-            if time.time() >= deadline:
+            self.clock.sleep(max(0.0, min(self.poll_interval, deadline - self.clock.now())))
+            poll = client.poll_avatar(watch)
+            found = poll.avatar
+            if poll.changed and found is not None:
+                self.log.info("Avatar %s: status=%s available=%s", found.avatar_id, found.status, found.available)
+            if poll.state == "failed" and found is not None:
+                raise AirflowFailException(failure_message(describe_avatar(found), self._id_origin()))
+            if poll.state == "ready" and found is not None:
+                return self._finish(context, describe_avatar(found))
+            if poll.state == "unreachable":
+                raise AirflowException(f"{poll.message}; a retry resumes waiting for the same avatar")
+            if poll.error is not None:
+                self.log.warning("Polling avatar %s failed (%s); will poll again", watch.avatar_id, poll.error)
+            if self.clock.now() >= deadline:
                 raise AirflowException(
-                    f"avatar {avatar.avatar_id} was not ready after {self.timeout:.0f} s; "
+                    f"avatar {watch.avatar_id} was not ready after {self.timeout:.0f} s; "
                     "a retry resumes waiting for the same avatar"
                 )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired; everything needed travels in ``event``."""
-        from airflow_provider_akool.operators.fail_fast import account_failure_from_event
-        from airflow_provider_akool.triggers.avatar import FAILED, SUCCESS, avatar_record
-
-        if not event:
-            raise AirflowException(f"{self.task_id}: resumed without a trigger event")
-        if account_message := account_failure_from_event(event, self.akool_conn_id):
-            raise AirflowFailException(account_message)
-        status, message = event.get("status"), event.get("message") or "no details"
-        snapshot = event.get("avatar")
-        if status == SUCCESS and isinstance(snapshot, dict):
-            if snapshot.get("url"):
-                context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=snapshot["url"])
-            self.log.info("Avatar %s is ready", snapshot.get("avatar_id"))
-            return avatar_record(snapshot)
-        if status == FAILED:
-            raise AirflowFailException(message)
-        raise AirflowException(f"waiting for avatar {event.get('avatar_id')} ended with {status!r}: {message}")
+        outcome = read_event(event, task_id=self.task_id, conn_id=self.akool_conn_id, origin=self._id_origin())
+        if outcome.kind == "ready" and outcome.record is not None:
+            if outcome.preview_url:
+                context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=outcome.preview_url)
+            self.log.info("%s", outcome.message)
+            return outcome.record
+        if outcome.kind in ("failed", "account"):
+            raise AirflowFailException(outcome.message)
+        raise AirflowException(outcome.message)

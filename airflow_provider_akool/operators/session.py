@@ -238,9 +238,9 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_akool.client import AkoolClient
+        from airflow_provider_akool.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.hooks.akool import AkoolHook
         from airflow_provider_akool.operators._session_ledger import SessionLedger, close_left_by_earlier_tries
-        from airflow_provider_akool.operators.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.streaming.runner import RetellingFailedError
 
         if PROCESS_STOPPING.is_set():

@@ -163,8 +163,8 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         return wanted | (prior - current)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
         from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.operators.fail_fast import fail_fast_on_account_errors
         from airflow_provider_akool.streaming.sweep import sweep_open_sessions
 
         dag = context.get("dag")

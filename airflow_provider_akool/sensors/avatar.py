@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_akool._compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, conf
+from airflow_provider_akool.avatar_wait import Clock, avatar_record, describe_avatar, failure_message, read_event
 from airflow_provider_akool.links import AVATAR_PREVIEW_XCOM_KEY, AkoolAvatarPreviewLink
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("avatar_id", "akool_conn_id")
     operator_extra_links = (AkoolAvatarPreviewLink(),)
     ui_color = "#d9e7ff"
+    clock = Clock()  # sets the deferred wait's deadline; tests replace it
 
     def __init__(
         self,
@@ -83,26 +84,19 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_akool.client import AkoolNotFoundError
+        from airflow_provider_akool.fail_fast import account_error_message, account_error_types
         from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.operators.fail_fast import account_error_message, account_error_types
-        from airflow_provider_akool.triggers.avatar import (
-            avatar_record,
-            complete_from_record,
-            describe_avatar,
-            failure_message,
-            fetch_avatar,
-        )
 
         avatar_id = self._checked_avatar_id()
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         try:
-            avatar = fetch_avatar(client, avatar_id)
+            avatar = client.read_avatar(avatar_id)
             self.log.info("Avatar %s: status=%s available=%s", avatar_id, avatar.status, avatar.available)
             if avatar.state == "failed":
                 raise self._failure(failure_message(describe_avatar(avatar)))
             if avatar.state != "ready":
                 return False
-            avatar = complete_from_record(client, avatar, need_create_time=True)
+            avatar = client.complete_avatar(avatar, want=("create_time",))
         except AkoolNotFoundError as exc:
             raise self._failure(f"Akool has no avatar {avatar_id!r}: {exc}") from None
         except account_error_types() as exc:  # a wrong key: no retry, no waiting for the timeout
@@ -128,7 +122,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
         self.defer(
             trigger=AkoolAvatarTrigger(
                 avatar_id=self._checked_avatar_id(),
-                deadline=time.time() + self.timeout,
+                deadline=self.clock.now() + self.timeout,
                 akool_conn_id=self.akool_conn_id,
                 poll_interval=self.poke_interval,
             ),
@@ -147,18 +141,11 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: success returns the record, anything else fails (or skips)."""
-        from airflow_provider_akool.operators.fail_fast import account_failure_from_event
-        from airflow_provider_akool.triggers.avatar import SUCCESS, TIMEOUT, avatar_record
-
-        if not event:
-            raise self._failure(f"{self.task_id}: resumed without a trigger event")
-        if account_message := account_failure_from_event(event, self.akool_conn_id):
-            raise self._account_error(account_message)
-        status, message = event.get("status"), event.get("message") or "no details"
-        snapshot = event.get("avatar")
-        if status == SUCCESS and isinstance(snapshot, dict):
-            if snapshot.get("url"):
-                context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=snapshot["url"])
-            return avatar_record(snapshot)
-        reason = f"waiting for avatar {event.get('avatar_id')} ended with {status!r}: {message}"
-        raise self._failure(reason, timed_out=status == TIMEOUT)
+        outcome = read_event(event, task_id=self.task_id, conn_id=self.akool_conn_id)
+        if outcome.kind == "account":
+            raise self._account_error(outcome.message)
+        if outcome.kind == "ready" and outcome.record is not None:
+            if outcome.preview_url:
+                context["ti"].xcom_push(key=AVATAR_PREVIEW_XCOM_KEY, value=outcome.preview_url)
+            return outcome.record
+        raise self._failure(outcome.message, timed_out=outcome.kind == "timeout")

@@ -20,9 +20,9 @@ from archive_op_support import (
 from s3_support import verified_sha256
 
 from airflow_provider_akool._compat import AirflowException
+from airflow_provider_akool.avatar_wait import avatar_record, describe_avatar
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.sim.runner import SimServer
-from airflow_provider_akool.triggers.avatar import avatar_record, describe_avatar, fetch_avatar
 
 EIGHT_DAYS = 8 * 24 * 3600.0
 
@@ -30,7 +30,7 @@ EIGHT_DAYS = 8 * 24 * 3600.0
 def avatar_records(sim: SimServer, *avatar_ids: str) -> list[dict[str, Any]]:
     """What AkoolCreateAvatarOperator returns for these avatars (creation time from the upload record)."""
     client = sim_client(sim)
-    return [avatar_record(describe_avatar(fetch_avatar(client, a, need_create_time=True))) for a in avatar_ids]
+    return [avatar_record(describe_avatar(client.read_avatar(a, want=("status", "create_time")))) for a in avatar_ids]
 
 
 def archive(bucket: str, aws_conn: str, **fields: Any) -> AkoolArchiveToS3Operator:

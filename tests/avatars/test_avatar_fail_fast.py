@@ -12,8 +12,8 @@ from airflow.triggers.base import TriggerEvent
 from avatar_support import CREATE, make_context, set_connection, sim_client
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException, AirflowSkipException, TaskDeferred
+from airflow_provider_akool.fail_fast import account_failure_from_event
 from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator
-from airflow_provider_akool.operators.fail_fast import account_failure_from_event
 from airflow_provider_akool.sensors.avatar import AkoolAvatarSensor
 from airflow_provider_akool.sim.runner import SimServer
 from airflow_provider_akool.triggers.avatar import AkoolAvatarTrigger

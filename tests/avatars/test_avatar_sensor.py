@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
-from avatar_support import make_context, set_connection, sim_client
+from avatar_support import DETAIL, FakeClock, calls_to, make_context, set_connection, sim_client
 
 from airflow_provider_akool._compat import (
     AirflowException,
@@ -77,15 +76,17 @@ def test_reschedule_mode_frees_the_slot_until_ready(slow_sim: SimServer) -> None
 
 def test_deferrable_mode_defers_then_completes(slow_sim: SimServer) -> None:
     upload(slow_sim, "carlaDefer1")
+    clock = FakeClock(slow_sim)
+    waiting = sensor("carlaDefer1", deferrable=True, timeout=300, poke_interval=30)
+    waiting.clock = clock.sync()
     with pytest.raises(TaskDeferred) as deferred:
-        sensor("carlaDefer1", deferrable=True, timeout=300, poke_interval=0.05).execute(make_context())
+        waiting.execute(make_context())
     assert deferred.value.timeout is None and deferred.value.method_name == "execute_complete"
     _, kwargs = deferred.value.trigger.serialize()
-    assert kwargs["avatar_id"] == "carlaDefer1" and kwargs["poll_interval"] == 0.05
-    assert abs(kwargs["deadline"] - (time.time() + 300)) < 30
+    assert kwargs["avatar_id"] == "carlaDefer1" and kwargs["poll_interval"] == 30
+    assert kwargs["deadline"] == clock.now() + 300
 
-    slow_sim.advance(200)
-    event = run_trigger(AkoolAvatarTrigger(**kwargs))
+    event = run_trigger(AkoolAvatarTrigger(**kwargs, clock=clock.aio()))
     record = sensor("carlaDefer1", deferrable=True).execute_complete(make_context(), event)
     assert record["status"] == "ready" and record["created_at"]
 
@@ -98,10 +99,10 @@ def test_deferrable_mode_does_not_defer_for_a_ready_avatar(sim: SimServer) -> No
 def test_failed_avatar_fails_fast_with_akools_status(sim: SimServer, mode: str) -> None:
     upload(sim, "carlaFail1", url="https://media.example.com/broken-fail.mp4")
     sim.advance(200)
-    started = time.monotonic()
+    sim.clear_requests()
     with pytest.raises(AirflowFailException, match=r"carlaFail1.*status 4"):
         sensor("carlaFail1", mode=mode, timeout=60).execute(make_context())
-    assert time.monotonic() - started < 10
+    assert len(calls_to(sim, DETAIL)) == 1, "failed at the first look, without waiting for the timeout"
 
 
 @pytest.mark.parametrize("deferrable", [False, True])

@@ -1,22 +1,27 @@
-"""AkoolAvatarTrigger: JSON kwargs, one event per outcome, no exceptions out of run(), one shared token."""
+"""AkoolAvatarTrigger: JSON kwargs, one event per outcome, no exceptions out of run(), one shared token.
+
+The trigger runs on a fake clock (avatar_support.FakeClock): its sleeps take no real time and move
+akool-sim's clock, so a wait of minutes runs in milliseconds and its timing is asserted exactly.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from avatar_support import DETAIL, TOKEN, calls_to, set_connection, sim_client
+from avatar_support import DETAIL, TOKEN, FakeClock, calls_to, set_connection, sim_client
 
+from airflow_provider_akool.avatar_wait import AsyncClock, read_event
 from airflow_provider_akool.hooks.akool import AkoolHook
 from airflow_provider_akool.sim.runner import SimServer
 from airflow_provider_akool.triggers.avatar import AkoolAvatarTrigger
 
 VIDEO = "https://media.example.com/presenters/ben.mp4"
+READY_AFTER = 110.0  # akool-sim: 20 s queued + 90 s processing
 
 
 async def events_of(trigger: AkoolAvatarTrigger, limit: float = 20.0) -> list[dict[str, Any]]:
@@ -28,15 +33,26 @@ async def events_of(trigger: AkoolAvatarTrigger, limit: float = 20.0) -> list[di
     return await asyncio.wait_for(collect(), limit)
 
 
-def trigger(avatar_id: str, *, within: float = 30.0, **kwargs: Any) -> AkoolAvatarTrigger:
-    kwargs.setdefault("poll_interval", 0.02)
-    return AkoolAvatarTrigger(avatar_id=avatar_id, deadline=time.time() + within, **kwargs)
+def trigger(avatar_id: str, clock: FakeClock, *, within: float = 600.0, **kwargs: Any) -> AkoolAvatarTrigger:
+    kwargs.setdefault("poll_interval", 30.0)
+    return AkoolAvatarTrigger(avatar_id=avatar_id, deadline=clock.now() + within, clock=clock.aio(), **kwargs)
 
 
-def upload(sim: SimServer, avatar_id: str, url: str = VIDEO) -> int:
-    created = sim_client(sim).create_avatar(url=url, avatar_id=avatar_id, name=avatar_id)
+def upload(sim: SimServer, *avatar_ids: str, url: str = VIDEO) -> int:
+    """Upload avatars to the sim; the creation time (ms) of the last one."""
+    with sim_client(sim) as client:
+        for avatar_id in avatar_ids:
+            created = client.create_avatar(url=url, avatar_id=avatar_id, name=avatar_id)
     assert created.avatar.create_time is not None
     return created.avatar.create_time
+
+
+@pytest.fixture
+def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
+    """akool-sim in real time: avatars progress only as far as a FakeClock tied to it advances it."""
+    server: SimServer = akool_sim_factory(time_scale=1.0)
+    set_connection(monkeypatch, "akool_default", server)
+    return server
 
 
 def test_serialize_round_trips_through_json() -> None:
@@ -62,88 +78,105 @@ def test_serialize_round_trips_through_json() -> None:
 @pytest.mark.parametrize("bad", [{"poll_interval": 0}, {"avatar_id": ""}])
 def test_invalid_kwargs_are_rejected(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        AkoolAvatarTrigger(**{"avatar_id": "a1", "deadline": time.time(), **bad})
+        AkoolAvatarTrigger(**{"avatar_id": "a1", "deadline": 0.0, **bad})
 
 
-async def test_success_event(akool_sim: SimServer, akool_sim_conn: str) -> None:
-    created = upload(akool_sim, "benReady1")
-    [event] = await events_of(trigger("benReady1", create_time=created))
-    assert event["status"] == "success"
-    assert event["avatar_id"] == "benReady1"
+async def test_waits_at_the_poll_interval_until_ready(sim: SimServer) -> None:
+    created = upload(sim, "benReady1")
+    clock = FakeClock(sim)
+    started = clock.now()
+    [event] = await events_of(trigger("benReady1", clock, create_time=created))
+
+    assert event["status"] == "success" and event["avatar_id"] == "benReady1"
     snapshot = event["avatar"]
     assert snapshot["state"] == "ready" and snapshot["status"] == 3 and snapshot["create_time"] == created
     assert snapshot["url"] and snapshot["thumbnail_url"]
     json.dumps(event)
+    phase, *period = clock.slept
+    assert 0 <= phase <= 30 and period and set(period) == {30.0}, "one poll per interval after a random phase"
+    assert READY_AFTER <= clock.now() - started < READY_AFTER + 30, "done at the first poll after it was ready"
 
 
-async def test_success_without_known_creation_time_reads_it_once(akool_sim: SimServer, akool_sim_conn: str) -> None:
-    created = upload(akool_sim, "benReady2")
-    [event] = await events_of(trigger("benReady2"))
+async def test_success_without_known_creation_time_reads_it(sim: SimServer) -> None:
+    created = upload(sim, "benReady2")
+    [event] = await events_of(trigger("benReady2", FakeClock(sim)))
     assert event["status"] == "success" and event["avatar"]["create_time"] == created
 
 
-async def test_failed_event(akool_sim: SimServer, akool_sim_conn: str) -> None:
-    upload(akool_sim, "benFails1", url="https://media.example.com/broken-fail.mp4")
-    [event] = await events_of(trigger("benFails1"))
+async def test_failed_event(sim: SimServer) -> None:
+    upload(sim, "benFails1", url="https://media.example.com/broken-fail.mp4")
+    [event] = await events_of(trigger("benFails1", FakeClock(sim)))
     assert event["status"] == "failed"
     assert "status 4" in event["message"] and event["avatar"]["status"] == 4
 
 
-async def test_deadline_event(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    sim = akool_sim_factory(time_scale=1.0)  # ready only after 110 s
-    set_connection(monkeypatch, "akool_default", sim)
+async def test_deadline_event(sim: SimServer) -> None:
     upload(sim, "benSlow1")
-    started = time.monotonic()
-    [event] = await events_of(trigger("benSlow1", within=0.4, poll_interval=0.1))
+    clock = FakeClock(sim)
+    deadline = clock.now() + 60
+    [event] = await events_of(trigger("benSlow1", clock, within=60, poll_interval=25))
     assert event["status"] == "timeout" and "deadline" in event["message"]
     assert event["avatar"]["state"] == "pending"
-    assert 0.35 < time.monotonic() - started < 3
+    assert clock.now() == deadline, "the last poll happens at the deadline, not one interval later"
+    assert len(calls_to(sim, DETAIL)) <= 60 // 25 + 2, "one poll per interval, plus a last look at the deadline"
 
 
-async def test_deadline_already_passed_checks_once(akool_sim: SimServer, akool_sim_conn: str) -> None:
-    upload(akool_sim, "benLate1")
-    akool_sim.advance(600)
-    [event] = await events_of(trigger("benLate1", within=-60, poll_interval=30))
+async def test_deadline_already_passed_checks_once(sim: SimServer) -> None:
+    upload(sim, "benLate1")
+    sim.advance(600)
+    [event] = await events_of(trigger("benLate1", FakeClock(sim), within=-60))
     assert event["status"] == "success", "a restart after the deadline still sees a ready avatar"
+    assert len(calls_to(sim, DETAIL)) == 1
 
 
-async def test_unknown_avatar_gives_an_error_event(akool_sim: SimServer, akool_sim_conn: str) -> None:
-    [event] = await events_of(trigger("doesNotExist1"))
+async def test_unknown_avatar_gives_an_error_event(sim: SimServer) -> None:
+    [event] = await events_of(trigger("doesNotExist1", FakeClock(sim)))
     assert event["status"] == "error" and "1008" in event["message"]
 
 
 async def test_missing_connection_gives_an_error_event() -> None:
-    [event] = await events_of(trigger("a1", akool_conn_id="no_such_connection"))
+    [event] = await events_of(trigger("a1", FakeClock(), akool_conn_id="no_such_connection"))
     assert event["status"] == "error" and "no_such_connection" in event["message"]
 
 
-async def test_persistent_5xx_gives_an_error_event(akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, "akool_default", akool_sim)
-    upload(akool_sim, "benFlaky1")
-    akool_sim.set_faults(1.0, kinds=["http_500"], paths=[DETAIL])
-    [event] = await events_of(trigger("benFlaky1"))
+async def test_persistent_5xx_gives_a_retryable_error_event(sim: SimServer) -> None:
+    upload(sim, "benFlaky1")
+    sim.set_faults(1.0, kinds=["http_500"], paths=[DETAIL])
+    [event] = await events_of(trigger("benFlaky1", FakeClock(sim)))
     assert event["status"] == "error" and "kept failing" in event["message"]
+    assert event["error_type"] == "AkoolTransientError"
+    assert read_event(event, task_id="t", conn_id="akool_default").kind == "error", "a retry may help"
 
 
 async def test_a_transient_outage_does_not_end_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     base = "https://akool.mock"
     conn = {"conn_type": "akool", "host": base, "password": "k", "extra": {"max_attempts": 1}}
     monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
+    pending = {"code": 1000, "msg": "ok", "data": {"avatar_id": "a1", "status": 2}}
     ready = {"code": 1000, "msg": "ok", "data": {"avatar_id": "a1", "available": True, "create_time": 5}}
+    outage = [httpx.Response(502), httpx.Response(503)]
+    replies = [*outage, httpx.Response(200, json=pending), *outage, httpx.Response(200, json=ready)]
     with respx.mock(base_url=base) as api:
-        api.get(DETAIL).mock(side_effect=[httpx.Response(502), httpx.Response(503), httpx.Response(200, json=ready)])
-        [event] = await events_of(trigger("a1"))
+        api.get(DETAIL).mock(side_effect=replies)
+        [event] = await events_of(trigger("a1", FakeClock()))
     assert event["status"] == "success" and event["avatar"]["state"] == "ready"
 
 
-async def test_cancellation_is_not_turned_into_an_event(
-    akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sim = akool_sim_factory(time_scale=1.0)
-    set_connection(monkeypatch, "akool_default", sim)
+async def test_cancellation_is_not_turned_into_an_event(sim: SimServer) -> None:
     upload(sim, "benCancel1")
-    task = asyncio.ensure_future(events_of(trigger("benCancel1", poll_interval=0.05)))
-    await asyncio.sleep(0.3)
+    clock = FakeClock(sim)
+    polled = asyncio.Event()
+
+    async def sleep_forever_after_the_first_poll(seconds: float) -> None:
+        if clock.slept:
+            polled.set()
+            await asyncio.Event().wait()
+        await clock.asleep(seconds)
+
+    waiting = trigger("benCancel1", clock)
+    waiting.clock = AsyncClock(now=clock.now, sleep=sleep_forever_after_the_first_poll)
+    task = asyncio.ensure_future(events_of(waiting))
+    await asyncio.wait_for(polled.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -152,9 +185,9 @@ async def test_cancellation_is_not_turned_into_an_event(
 async def test_triggers_share_one_client_and_one_token(akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
     set_connection(monkeypatch, "akool_tokens", akool_sim, token_mode=True)
     ids = [f"benMany{i}" for i in range(40)]
-    for avatar_id in ids:
-        upload(akool_sim, avatar_id)
-    triggers = [trigger(i, akool_conn_id="akool_tokens", poll_interval=0.1) for i in ids]
+    upload(akool_sim, *ids)
+    akool_sim.advance(600)
+    triggers = [trigger(i, FakeClock(), akool_conn_id="akool_tokens") for i in ids]
     events = await asyncio.gather(*(events_of(t) for t in triggers))
 
     assert [e[0]["status"] for e in events] == ["success"] * len(ids)
@@ -166,16 +199,13 @@ async def test_triggers_share_one_client_and_one_token(akool_sim: SimServer, mon
     assert not bearer, "every poll used the bearer token"
 
 
-async def test_polls_of_many_triggers_are_spread_out(akool_sim: SimServer, akool_sim_conn: str) -> None:
+async def test_first_polls_of_many_triggers_spread_over_one_interval(akool_sim: SimServer, akool_sim_conn: str) -> None:
     ids = [f"benSpread{i}" for i in range(30)]
-    for avatar_id in ids:
-        upload(akool_sim, avatar_id)
+    upload(akool_sim, *ids)
     akool_sim.advance(600)  # all ready: each trigger polls exactly once, at its random phase
-    akool_sim.clear_requests()
-    poll = 0.5
-    await asyncio.gather(*(events_of(trigger(i, poll_interval=poll)) for i in ids))
-    first_polls = sorted(r["at"] for r in calls_to(akool_sim, DETAIL))
-    assert len(first_polls) == len(ids)
-    spread_real = (first_polls[-1] - first_polls[0]) / 1000 / akool_sim.config.time_scale
-    assert spread_real > poll / 3, "polls are not in lockstep"
-    assert spread_real <= poll + 0.2, "nobody waited longer than one interval for the first poll"
+    poll = 30.0
+    clocks = [FakeClock() for _ in ids]
+    await asyncio.gather(*(events_of(trigger(i, c, poll_interval=poll)) for i, c in zip(ids, clocks, strict=True)))
+    first_polls = sorted(c.now() - FakeClock().now() for c in clocks)
+    assert all(0 <= at <= poll for at in first_polls), "nobody waited longer than one interval for the first poll"
+    assert first_polls[-1] - first_polls[0] > poll / 3, "polls are not in lockstep"

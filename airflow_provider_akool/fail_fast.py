@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_akool._compat import AirflowFailException
+from airflow_provider_akool.client.errors import ACCOUNT_ERRORS
 
 __all__ = [
     "ACCOUNT_ERROR_NAMES",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 # Class names as trigger events carry them (events cross processes as JSON, not as exceptions).
-ACCOUNT_ERROR_NAMES = ("AkoolAuthError", "AkoolPermissionError", "AkoolQuotaError")
+ACCOUNT_ERROR_NAMES: tuple[str, ...] = tuple(cls.__name__ for cls in ACCOUNT_ERRORS)
 
 _ADVICE = {
     "AkoolAuthError": "Akool rejected the credentials; fix the API key (or client id / secret) in the connection",
@@ -35,10 +36,9 @@ _ADVICE = {
 
 
 def account_error_types() -> tuple[type[BaseException], ...]:
-    """The error classes a retry cannot fix because they concern the account, not the request."""
-    from airflow_provider_akool.client.errors import AkoolAuthError, AkoolPermissionError, AkoolQuotaError
-
-    return (AkoolAuthError, AkoolPermissionError, AkoolQuotaError)
+    """The error classes a retry cannot fix because they concern the account, not the request
+    (:data:`~airflow_provider_akool.client.errors.ACCOUNT_ERRORS`)."""
+    return ACCOUNT_ERRORS
 
 
 def account_error_message(conn_id: str, error_name: str, detail: str) -> str:
