@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
     from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, MIN_PART_SIZE
     from airflow_provider_akool.archive.progress import ProgressCallback, format_bytes, format_progress
-    from airflow_provider_akool.archive.source import RetryPolicy
+    from airflow_provider_akool.archive.source import DOWNLOAD_RETRY
     from airflow_provider_akool.archive.urls import validate_source_url
+    from airflow_provider_akool.client.retry import RetryPolicy
 
 
 _EXPORTS: dict[str, str] = {
@@ -46,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "CopyResult": "copier",
     "DEFAULT_KEY_TEMPLATE": "keys",
     "DEFAULT_PART_SIZE": "parts",
+    "DOWNLOAD_RETRY": "source",
     "DownloadError": "errors",
     "IntegrityError": "errors",
     "MIN_PART_SIZE": "parts",
@@ -54,7 +56,7 @@ _EXPORTS: dict[str, str] = {
     "ProgressCallback": "progress",
     "ResourceExpiredError": "errors",
     "ResourceSpec": "models",
-    "RetryPolicy": "source",
+    "RetryPolicy": "source",  # the client's class, re-exported for CopyOptions(retry=...)
     "SourceURLError": "errors",
     "UploadError": "errors",
     "archive_resources": "batch",
@@ -82,6 +84,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_KEY_TEMPLATE",
     "DEFAULT_PART_SIZE",
+    "DOWNLOAD_RETRY",
     "MIN_PART_SIZE",
     "ArchiveError",
     "ArchiveResult",

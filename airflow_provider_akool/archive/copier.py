@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -44,14 +44,15 @@ from airflow_provider_akool.archive.keys import check_bucket, check_key
 from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, PartPlan, validate_part_size
 from airflow_provider_akool.archive.progress import ProgressCallback, ProgressThrottle
 from airflow_provider_akool.archive.source import (
+    DOWNLOAD_RETRY,
     RESTART,
     ResumableDownload,
-    RetryPolicy,
     SourceInfo,
     head_source,
 )
 from airflow_provider_akool.archive.upload import ObjectWriter, PartCutter
 from airflow_provider_akool.archive.urls import ascii_metadata_value, normalise_hosts, redact_url, validate_source_url
+from airflow_provider_akool.client.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -69,7 +70,8 @@ class CopyOptions:
     """Parts uploaded at the same time; also the number of parts held in memory."""
     chunk_size: int = 256 * 1024
     """Bytes read from the HTTP stream at a time."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = DOWNLOAD_RETRY
+    """How the source GETs of one copy are retried (the same policy class as the API clients')."""
     allowed_hosts: frozenset[str] | None = None
     """If set, only these hosts (``.example.com`` also matches subdomains) are fetched."""
     progress_interval: float = 5.0

@@ -24,7 +24,7 @@ from airflow_provider_akool.archive import (
 from airflow_provider_akool.archive.parts import MiB
 from airflow_provider_akool.archive.progress import BatchProgressLog
 
-FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05)
+FAST_RETRY = RetryPolicy(max_attempts=4, base=0.01, max_wait=0.05)
 OPTS = CopyOptions(part_size=5 * MiB, upload_concurrency=3, retry=FAST_RETRY, hash_first=True)
 BIG = 12 * MiB + 12345  # three 5 MiB parts
 KEY = "k/clip.mp4"

@@ -20,7 +20,7 @@ from airflow_provider_akool.archive import CopyOptions, RetryPolicy, UploadError
 from airflow_provider_akool.archive.existing import url_fingerprint
 from airflow_provider_akool.archive.parts import MiB
 
-OPTS = CopyOptions(part_size=5 * MiB, upload_concurrency=3, retry=RetryPolicy(max_attempts=2, backoff_initial=0.01))
+OPTS = CopyOptions(part_size=5 * MiB, upload_concurrency=3, retry=RetryPolicy(max_attempts=2, base=0.01))
 BIG = 12 * MiB + 12345  # three 5 MiB parts
 KEY = "k/clip.mp4"
 
