@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from airflow_provider_akool.archive.copier import CopyOptions, CopyResult, copy_url_to_s3
     from airflow_provider_akool.archive.errors import (
         ArchiveError,
+        ArchiveInputError,
         CopyCancelledError,
         DownloadError,
         IntegrityError,
@@ -26,12 +27,15 @@ if TYPE_CHECKING:
         DEFAULT_KEY_TEMPLATE,
         build_key,
         file_name_from_url,
+        run_manifest_key,
         sanitize_file_name,
     )
     from airflow_provider_akool.archive.manifest import Manifest, ManifestTotals, write_manifest
     from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
     from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, MIN_PART_SIZE
     from airflow_provider_akool.archive.progress import ProgressCallback, format_bytes, format_progress
+    from airflow_provider_akool.archive.run import ArchiveOutcome, run_archive
+    from airflow_provider_akool.archive.settings import ArchiveSettings, CheckedArchiveSettings
     from airflow_provider_akool.archive.source import DOWNLOAD_RETRY
     from airflow_provider_akool.archive.urls import validate_source_url
     from airflow_provider_akool.client.retry import RetryPolicy
@@ -39,6 +43,10 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "ArchiveError": "errors",
+    "ArchiveInputError": "errors",
+    "ArchiveOutcome": "run",
+    "ArchiveSettings": "settings",
+    "CheckedArchiveSettings": "settings",
     "ArchiveResult": "models",
     "ArchiveStatus": "models",
     "BatchProgress": "batch",
@@ -66,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "file_name_from_url": "keys",
     "format_bytes": "progress",
     "format_progress": "progress",
+    "run_archive": "run",
+    "run_manifest_key": "keys",
     "sanitize_file_name": "keys",
     "validate_source_url": "urls",
     "write_manifest": "manifest",
@@ -87,9 +97,13 @@ __all__ = [
     "DOWNLOAD_RETRY",
     "MIN_PART_SIZE",
     "ArchiveError",
+    "ArchiveInputError",
+    "ArchiveOutcome",
     "ArchiveResult",
+    "ArchiveSettings",
     "ArchiveStatus",
     "BatchProgress",
+    "CheckedArchiveSettings",
     "CopyCancelledError",
     "CopyOptions",
     "CopyResult",
@@ -110,6 +124,8 @@ __all__ = [
     "file_name_from_url",
     "format_bytes",
     "format_progress",
+    "run_archive",
+    "run_manifest_key",
     "sanitize_file_name",
     "validate_source_url",
     "write_manifest",

@@ -43,6 +43,7 @@ from airflow_provider_akool.archive.hashpass import CHANGED, PassCallback, Sourc
 from airflow_provider_akool.archive.keys import check_bucket, check_key
 from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, PartPlan, validate_part_size
 from airflow_provider_akool.archive.progress import ProgressCallback, ProgressThrottle
+from airflow_provider_akool.archive.settings import check_concurrency, check_flag, check_seconds
 from airflow_provider_akool.archive.source import (
     DOWNLOAD_RETRY,
     RESTART,
@@ -88,15 +89,12 @@ class CopyOptions:
 
     def __post_init__(self) -> None:
         validate_part_size(self.part_size)
-        if not 1 <= self.upload_concurrency <= 64:
-            raise ValueError("upload_concurrency: must be between 1 and 64")
+        check_concurrency(self.upload_concurrency, field="upload_concurrency")
         if not 1024 <= self.chunk_size <= self.part_size:
             raise ValueError("chunk_size: must be between 1 KiB and part_size")
-        if self.progress_interval < 0:
-            raise ValueError("progress_interval: must not be negative")
+        check_seconds(self.progress_interval, field="progress_interval")
         publish.check_staging_prefix(self.staging_prefix)
-        if not isinstance(self.hash_first, bool):
-            raise ValueError("hash_first: must be True or False")
+        check_flag(self.hash_first, field="hash_first")
         object.__setattr__(self, "allowed_hosts", normalise_hosts(self.allowed_hosts))
 
 
