@@ -1,8 +1,10 @@
 """Archive Akool resources (valid for 7 days) to S3: streaming copier, batch runner, manifest.
 
-Airflow-free: everything takes a boto3 S3 client and an ``httpx.Client``, so it also runs from a
-plain script. Names are imported lazily (PEP 562) so that light modules such as ``keys`` can be
-used at DAG-parse time without loading httpx, botocore and pydantic models.
+Entry point: ``run_archive(ArchiveSettings(...), s3_client=...)``; ``store_transcripts`` keeps
+retelling transcripts beside the resources. Airflow-free: everything takes a boto3 S3 client and
+an ``httpx.Client``, so it also runs from a plain script. Names are imported lazily (PEP 562) so
+that light modules such as ``keys`` can be used at DAG-parse time without loading httpx, botocore
+and pydantic models.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from airflow_provider_akool.archive.run import ArchiveOutcome, run_archive
     from airflow_provider_akool.archive.settings import ArchiveSettings, CheckedArchiveSettings
     from airflow_provider_akool.archive.source import DOWNLOAD_RETRY
+    from airflow_provider_akool.archive.transcripts import store_transcripts, transcript_documents
     from airflow_provider_akool.archive.urls import validate_source_url
     from airflow_provider_akool.client.retry import RetryPolicy
 
@@ -77,6 +80,8 @@ _EXPORTS: dict[str, str] = {
     "run_archive": "run",
     "run_manifest_key": "keys",
     "sanitize_file_name": "keys",
+    "store_transcripts": "transcripts",
+    "transcript_documents": "transcripts",
     "validate_source_url": "urls",
     "write_manifest": "manifest",
 }
@@ -127,6 +132,8 @@ __all__ = [
     "run_archive",
     "run_manifest_key",
     "sanitize_file_name",
+    "store_transcripts",
+    "transcript_documents",
     "validate_source_url",
     "write_manifest",
 ]
