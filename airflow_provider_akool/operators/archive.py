@@ -46,6 +46,11 @@ class AkoolArchiveToS3Operator(BaseOperator):
     ``archive_summary`` before failing) has counts, ``bytes_uploaded`` (0 on a re-run),
     ``bytes_stored``, failed/expired names, ``manifest_uri`` and ``asset_events``.
 
+    Parameters are checked by ``archive.ArchiveSettings`` (literal values when the DAG is parsed,
+    all of them after rendering, before any request; a bad one fails the task without retries,
+    naming it) and the work is ``archive.run_archive``: this class adds templating, the S3Hook,
+    the Akool connection, Asset events and XCom.
+
     Signed URLs carry a credential in the query string. The full URL is fetched, but names, the
     manifest's ``source_url``, Asset event extras and httpx's log lines keep only scheme, host,
     path and parameter names (values become ``REDACTED``): the manifest outlives the signature
