@@ -1,7 +1,7 @@
 """What one archive run is asked to do, checked in one place: :class:`ArchiveSettings`.
 
-``checked()`` validates every value and returns :class:`CheckedArchiveSettings`, the only input
-:func:`~airflow_provider_akool.archive.run.run_archive` takes; a bad value raises
+``checked()`` validates every value and returns :class:`CheckedArchiveSettings`, what
+:func:`~airflow_provider_akool.archive.run.run_archive` works from; a bad value raises
 :class:`ArchiveInputError` naming the field, before anything is fetched or written.
 ``check_declared()`` is the subset a DAG file can fail when it is parsed: it skips values that
 are still Jinja templates and leaves records, avatar ids, hosts and the key template to
@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 from airflow_provider_akool.archive.errors import ArchiveInputError
 from airflow_provider_akool.archive.keys import DEFAULT_KEY_TEMPLATE, build_key, check_bucket, check_key
 from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, validate_part_size
-from airflow_provider_akool.archive.urls import normalise_hosts
+from airflow_provider_akool.archive.urls import ALLOWED_SCHEMES, normalise_hosts
 
 if TYPE_CHECKING:
     from airflow_provider_akool.archive.copier import CopyOptions
     from airflow_provider_akool.archive.models import ResourceSpec
 
-SCHEMES = ("http", "https")
+SCHEMES = tuple(sorted(ALLOWED_SCHEMES))
+"""The URL schemes ever fetched; ``allowed_schemes`` may only narrow them."""
 AVATAR_PLATFORMS = ("open", "aigc")  # akool-api.md §2.2
 VOICE_TYPES = (1, 2)  # §5.2: 1 = your cloned voices, 2 = Akool voices
 MAX_AVATAR_ID = 128
@@ -228,7 +229,7 @@ class ArchiveSettings:
 
     def _schemes(self) -> frozenset[str]:
         schemes = frozenset(str(s).lower() for s in as_list(self.allowed_schemes))
-        if not schemes or not schemes <= set(SCHEMES):
+        if not schemes or not schemes <= ALLOWED_SCHEMES:
             raise ValueError(f"allowed_schemes: must be a non-empty subset of http, https (got {sorted(schemes)})")
         return schemes
 
