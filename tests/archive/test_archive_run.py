@@ -11,8 +11,12 @@ from s3_support import S3Calls
 
 from airflow_provider_akool.archive import (
     ArchiveInputError,
+    ArchiveOutcome,
+    ArchiveResult,
     ArchiveSettings,
+    ArchiveStatus,
     CopyOptions,
+    Manifest,
     ResourceSpec,
     run_archive,
     run_manifest_key,
@@ -153,3 +157,16 @@ def test_discovery_without_a_client_is_refused_before_any_request(s3: Any, s3_ca
     with pytest.raises(ArchiveInputError, match="akool_client"):
         run_archive(ArchiveSettings(s3_bucket="akool-bucket", all_voices=True), s3_client=s3)
     assert s3_calls.names == []
+
+
+def test_failure_message_names_the_first_twenty_and_counts_the_rest() -> None:
+    entries = [
+        ArchiveResult(name=f"r{i}", source_url="", status=ArchiveStatus.FAILED, reason="HTTP 404") for i in range(22)
+    ]
+    entries.append(ArchiveResult(name="kept", source_url="", status=ArchiveStatus.SKIPPED))
+    outcome = ArchiveOutcome(
+        entries=entries, manifest=Manifest.from_results(entries, bucket="b-1", prefix="p"), manifest_uri="s3://b-1/m"
+    )
+    message = outcome.failure_message() or ""
+    assert message.startswith("22 of 23 resource(s) failed: r0 (HTTP 404); r1 (HTTP 404);")
+    assert "r19 (HTTP 404); and 2 more; manifest s3://b-1/m" in message and "r20" not in message
