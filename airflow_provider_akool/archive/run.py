@@ -97,8 +97,10 @@ def run_archive(
 
     Raises :class:`ArchiveInputError` (before any request) for bad settings or a missing bucket.
     Per-resource failures do not raise: they are in the outcome (see ``failure_message``).
-    ``akool_client`` is called only when settings ask for discovery. Clients given by the caller
-    are not closed. ``cancel`` stops queued copies and aborts running ones.
+    ``akool_client`` makes the client for discovery: called only when settings ask for it, and
+    that client is closed after. An ``http_client`` given by the caller is not closed (by default
+    one is made: 60 s read, 15 s connect timeout). ``task_log`` receives the progress lines;
+    ``cancel`` stops queued copies and aborts running ones.
     """
     import httpx
 
