@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_akool.archive.existing import META_ARCHIVED_AT, META_SHA256, META_SOURCE_URL
-from airflow_provider_akool.archive.keys import build_key
+from airflow_provider_akool.archive.keys import build_key, check_bucket, check_key
 from airflow_provider_akool.archive.manifest import Manifest, write_manifest
 from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus
 
@@ -78,10 +78,13 @@ def store_transcripts(
     the objects' ``source-url``. A ``None`` manifest (the retelling task failed before returning
     one) is recorded as a failed entry; a session never created is skipped (nothing was said).
     The same transcript always gives the same bytes, so a re-run rewrites identical objects.
-    ``manifest_key``: e.g. :func:`run_manifest_key`, beside the archive operator's manifests.
+    ``manifest_key``: e.g. :func:`run_manifest_key`, beside the archive operator's manifests. A bad
+    ``bucket`` or ``manifest_key`` raises ``ValueError`` naming it before anything is written.
     Returns the manifest summary (``Manifest.summary``) plus ``bucket`` and ``objects``: one
     ``{"key", "size", "sha256", "session_id", "avatar_id", "spoken"}`` per stored transcript.
     """
+    check_bucket(bucket, field="bucket")  # ValueError naming the field, before any PUT
+    check_key(manifest_key, field="manifest_key")
     entries: list[ArchiveResult] = []
     objects: list[dict[str, Any]] = []
     for origin, manifest in manifests:

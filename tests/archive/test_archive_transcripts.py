@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from airflow_provider_akool.archive import run_manifest_key, store_transcripts
 
 STAMP = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -84,3 +86,16 @@ def test_a_rerun_writes_identical_bytes(s3: Any, bucket: str) -> None:
     first = store(s3, bucket, manifests)["objects"]
     second = store(s3, bucket, manifests)["objects"]
     assert first == second
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"), [({"bucket": "Bad_Bucket"}, "bucket"), ({"manifest_key": "../x.json"}, "manifest_key")]
+)
+def test_a_bad_bucket_or_manifest_key_is_refused_before_anything_is_written(
+    s3: Any, bucket: str, fields: dict[str, str], field: str
+) -> None:
+    arguments: dict[str, Any] = {"bucket": bucket, "prefix": "t", "manifest_key": "t/m.json", **fields}
+    manifests = [("xcom://dag/run1/retell/0", retelling("av1", ("s1", ["Hi."])))]
+    with pytest.raises(ValueError, match=field):
+        store_transcripts(s3, manifests=manifests, **arguments)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
