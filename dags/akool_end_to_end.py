@@ -158,8 +158,8 @@ def akool_end_to_end() -> None:
         pushes its transcript under the ``transcript`` key before failing)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from airflow_provider_akool.demo_support.transcripts import manifest_key
-        from airflow_provider_akool.demo_support.transcripts import store_transcripts as store
+        from airflow_provider_akool.archive import run_manifest_key
+        from airflow_provider_akool.archive import store_transcripts as store
 
         context = get_current_context()
         params, ti = context["params"], context["ti"]
@@ -174,7 +174,7 @@ def akool_end_to_end() -> None:
             bucket=params["s3_bucket"],
             prefix=prefix,
             manifests=zip(origins, manifests, strict=True),
-            manifest_key=manifest_key(prefix, ti.dag_id, ti.run_id, ti.task_id),
+            manifest_key=run_manifest_key(prefix, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id),
         )
         if summary["counts"]["failed"]:
             raise RuntimeError(f"{summary['counts']['failed']} retelling task(s) left no transcript")

@@ -1,8 +1,10 @@
 """Archive Akool resources (valid for 7 days) to S3: streaming copier, batch runner, manifest.
 
-Airflow-free: everything takes a boto3 S3 client and an ``httpx.Client``, so it also runs from a
-plain script. Names are imported lazily (PEP 562) so that light modules such as ``keys`` can be
-used at DAG-parse time without loading httpx, botocore and pydantic models.
+Entry point: ``run_archive(ArchiveSettings(...), s3_client=...)``; ``store_transcripts`` keeps
+retelling transcripts beside the resources. Airflow-free: everything takes a boto3 S3 client and
+an ``httpx.Client``, so it also runs from a plain script. Names are imported lazily (PEP 562) so
+that light modules such as ``keys`` can be used at DAG-parse time without loading httpx, botocore
+and pydantic models.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from airflow_provider_akool.archive.copier import CopyOptions, CopyResult, copy_url_to_s3
     from airflow_provider_akool.archive.errors import (
         ArchiveError,
+        ArchiveInputError,
         CopyCancelledError,
         DownloadError,
         IntegrityError,
@@ -26,18 +29,27 @@ if TYPE_CHECKING:
         DEFAULT_KEY_TEMPLATE,
         build_key,
         file_name_from_url,
+        run_manifest_key,
         sanitize_file_name,
     )
     from airflow_provider_akool.archive.manifest import Manifest, ManifestTotals, write_manifest
     from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
     from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, MIN_PART_SIZE
     from airflow_provider_akool.archive.progress import ProgressCallback, format_bytes, format_progress
-    from airflow_provider_akool.archive.source import RetryPolicy
+    from airflow_provider_akool.archive.run import ArchiveOutcome, run_archive
+    from airflow_provider_akool.archive.settings import ArchiveSettings, CheckedArchiveSettings
+    from airflow_provider_akool.archive.source import DOWNLOAD_RETRY
+    from airflow_provider_akool.archive.transcripts import store_transcripts, transcript_documents
     from airflow_provider_akool.archive.urls import validate_source_url
+    from airflow_provider_akool.client.retry import RetryPolicy
 
 
 _EXPORTS: dict[str, str] = {
     "ArchiveError": "errors",
+    "ArchiveInputError": "errors",
+    "ArchiveOutcome": "run",
+    "ArchiveSettings": "settings",
+    "CheckedArchiveSettings": "settings",
     "ArchiveResult": "models",
     "ArchiveStatus": "models",
     "BatchProgress": "batch",
@@ -46,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "CopyResult": "copier",
     "DEFAULT_KEY_TEMPLATE": "keys",
     "DEFAULT_PART_SIZE": "parts",
+    "DOWNLOAD_RETRY": "source",
     "DownloadError": "errors",
     "IntegrityError": "errors",
     "MIN_PART_SIZE": "parts",
@@ -54,7 +67,7 @@ _EXPORTS: dict[str, str] = {
     "ProgressCallback": "progress",
     "ResourceExpiredError": "errors",
     "ResourceSpec": "models",
-    "RetryPolicy": "source",
+    "RetryPolicy": "source",  # the client's class, re-exported for CopyOptions(retry=...)
     "SourceURLError": "errors",
     "UploadError": "errors",
     "archive_resources": "batch",
@@ -64,7 +77,11 @@ _EXPORTS: dict[str, str] = {
     "file_name_from_url": "keys",
     "format_bytes": "progress",
     "format_progress": "progress",
+    "run_archive": "run",
+    "run_manifest_key": "keys",
     "sanitize_file_name": "keys",
+    "store_transcripts": "transcripts",
+    "transcript_documents": "transcripts",
     "validate_source_url": "urls",
     "write_manifest": "manifest",
 }
@@ -82,11 +99,16 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_KEY_TEMPLATE",
     "DEFAULT_PART_SIZE",
+    "DOWNLOAD_RETRY",
     "MIN_PART_SIZE",
     "ArchiveError",
+    "ArchiveInputError",
+    "ArchiveOutcome",
     "ArchiveResult",
+    "ArchiveSettings",
     "ArchiveStatus",
     "BatchProgress",
+    "CheckedArchiveSettings",
     "CopyCancelledError",
     "CopyOptions",
     "CopyResult",
@@ -107,7 +129,11 @@ __all__ = [
     "file_name_from_url",
     "format_bytes",
     "format_progress",
+    "run_archive",
+    "run_manifest_key",
     "sanitize_file_name",
+    "store_transcripts",
+    "transcript_documents",
     "validate_source_url",
     "write_manifest",
 ]

@@ -22,6 +22,7 @@ from airflow_provider_akool.archive.copier import CopyOptions, CopyResult, copy_
 from airflow_provider_akool.archive.errors import CopyCancelledError, ResourceExpiredError
 from airflow_provider_akool.archive.keys import DEFAULT_KEY_TEMPLATE, build_key
 from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
+from airflow_provider_akool.archive.settings import check_concurrency
 from airflow_provider_akool.archive.urls import validate_source_url
 
 if TYPE_CHECKING:
@@ -101,8 +102,7 @@ def archive_resources(
     from worker threads (bad entries: from the caller's).
     Peak memory is about ``max_concurrency x (upload_concurrency + 1) x part_size``.
     """
-    if not 1 <= max_concurrency <= 64:
-        raise ValueError("max_concurrency: must be between 1 and 64")
+    check_concurrency(max_concurrency, field="max_concurrency")
     opts = options or CopyOptions()
     stop = cancel or threading.Event()
     ordered = expiry_order(resources)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -43,15 +43,17 @@ from airflow_provider_akool.archive.hashpass import CHANGED, PassCallback, Sourc
 from airflow_provider_akool.archive.keys import check_bucket, check_key
 from airflow_provider_akool.archive.parts import DEFAULT_PART_SIZE, PartPlan, validate_part_size
 from airflow_provider_akool.archive.progress import ProgressCallback, ProgressThrottle
+from airflow_provider_akool.archive.settings import check_concurrency, check_flag, check_seconds
 from airflow_provider_akool.archive.source import (
+    DOWNLOAD_RETRY,
     RESTART,
     ResumableDownload,
-    RetryPolicy,
     SourceInfo,
     head_source,
 )
 from airflow_provider_akool.archive.upload import ObjectWriter, PartCutter
 from airflow_provider_akool.archive.urls import ascii_metadata_value, normalise_hosts, redact_url, validate_source_url
+from airflow_provider_akool.client.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -69,7 +71,8 @@ class CopyOptions:
     """Parts uploaded at the same time; also the number of parts held in memory."""
     chunk_size: int = 256 * 1024
     """Bytes read from the HTTP stream at a time."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = DOWNLOAD_RETRY
+    """How the source GETs of one copy are retried (the same policy class as the API clients')."""
     allowed_hosts: frozenset[str] | None = None
     """If set, only these hosts (``.example.com`` also matches subdomains) are fetched."""
     progress_interval: float = 5.0
@@ -86,15 +89,12 @@ class CopyOptions:
 
     def __post_init__(self) -> None:
         validate_part_size(self.part_size)
-        if not 1 <= self.upload_concurrency <= 64:
-            raise ValueError("upload_concurrency: must be between 1 and 64")
+        check_concurrency(self.upload_concurrency, field="upload_concurrency")
         if not 1024 <= self.chunk_size <= self.part_size:
             raise ValueError("chunk_size: must be between 1 KiB and part_size")
-        if self.progress_interval < 0:
-            raise ValueError("progress_interval: must not be negative")
+        check_seconds(self.progress_interval, field="progress_interval")
         publish.check_staging_prefix(self.staging_prefix)
-        if not isinstance(self.hash_first, bool):
-            raise ValueError("hash_first: must be True or False")
+        check_flag(self.hash_first, field="hash_first")
         object.__setattr__(self, "allowed_hosts", normalise_hosts(self.allowed_hosts))
 
 

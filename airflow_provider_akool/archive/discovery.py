@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from airflow_provider_akool.archive.errors import SourceURLError
 from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus, ResourceSpec
+from airflow_provider_akool.archive.settings import check_platforms, check_voice_types
 from airflow_provider_akool.archive.urls import ALLOWED_SCHEMES, normalise_hosts, redact_url, validate_source_url
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ AVATAR_URL_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 VOICE_KIND = "voice-preview"
 URL_KIND = "url"
-AVATAR_PLATFORMS = frozenset({"open", "aigc"})  # §2.2
-VOICE_TYPES = frozenset({1, 2})  # §5.2: 1 = your cloned voices, 2 = Akool voices
 MAX_NAME = 200
 
 
@@ -295,8 +294,7 @@ def discover_avatars(
     (``AkoolClient.complete_avatar``: best effort, official avatars may have no record visible to us)."""
     from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError
 
-    if not set(platforms) <= AVATAR_PLATFORMS:
-        raise ValueError(f"platforms: allowed values are {sorted(AVATAR_PLATFORMS)} (got {list(platforms)})")
+    check_platforms(platforms, field="platforms")
     avatars: dict[str, Avatar] = {}
     if all_avatars:
         for platform in platforms:
@@ -323,8 +321,7 @@ def discover_avatars(
 
 def discover_voices(client: AkoolClient, *, voice_types: Sequence[int] = (1, 2)) -> list[ResourceSpec]:
     """Specs for the ``preview`` of every voice of the given types (1 = your clones, 2 = Akool voices)."""
-    if not set(voice_types) <= VOICE_TYPES:
-        raise ValueError(f"voice_types: allowed values are 1, 2 (got {list(voice_types)})")
+    check_voice_types(voice_types, field="voice_types")
     specs: list[ResourceSpec] = []
     for voice_type in voice_types:
         for voice in client.paginate(client.list_voices, type=voice_type):

@@ -12,6 +12,13 @@ class ArchiveError(Exception):
     """Base class of every failure raised by ``airflow_provider_akool.archive``."""
 
 
+class ArchiveInputError(ArchiveError, ValueError):
+    """A setting of the run is wrong (the message names the field); nothing was fetched or written.
+
+    Also raised for a destination bucket that does not exist. A retry cannot fix either.
+    """
+
+
 class SourceURLError(ArchiveError, ValueError):
     """The source URL was refused before any request (scheme or host not allowed, malformed)."""
 

@@ -14,6 +14,7 @@ import unicodedata
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_KEY_TEMPLATE = "{prefix}/{kind}/{owner_id}/{file_name}"
+RUN_MANIFEST_TEMPLATE = "{prefix}/manifests/{dag}/{run}/{file_name}"
 MAX_SEGMENT_BYTES = 200
 MAX_KEY_BYTES = 1024  # S3 limit on a key, in UTF-8 bytes
 
@@ -136,6 +137,16 @@ def build_key(
 
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def run_manifest_key(prefix: str, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """Where a task's manifest goes: ``<prefix>/manifests/<dag_id>/<run_id>/<task_id>[-<map_index>].json``.
+
+    One key per task (and mapped instance) per DAG run, so a retry replaces its own manifest and
+    the archive and transcript manifests of a run sit side by side. Names are sanitised.
+    """
+    suffix = f"-{map_index}" if map_index >= 0 else ""
+    return build_key(RUN_MANIFEST_TEMPLATE, prefix=prefix, dag=dag_id, run=run_id, file_name=f"{task_id}{suffix}.json")
 
 
 def check_bucket(value: object, *, field: str = "bucket") -> str:

@@ -1,7 +1,8 @@
 """Resumable streaming GET of a source URL.
 
 Transient failures (connection reset, timeouts, 5xx/408/429, a body shorter than its
-Content-Length) are retried with capped exponential backoff and a bounded number of requests.
+Content-Length) are retried with the client's :class:`RetryPolicy` (capped exponential backoff,
+jitter, a bounded number of requests).
 A retry resumes with ``Range: bytes=<offset>-`` when the first response advertised
 ``Accept-Ranges: bytes``; if the server then answers 200 (or a 206 for the wrong range) the body
 starts again from byte 0 and the consumer is told so by a :data:`RESTART` marker. ``If-Range``
@@ -10,7 +11,6 @@ carries the validator of the first response, so a source that changed in between
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -28,6 +28,7 @@ from airflow_provider_akool.archive.errors import (
     SourceURLError,
 )
 from airflow_provider_akool.archive.urls import host_allowed, url_host
+from airflow_provider_akool.client.retry import RetryPolicy
 
 # Akool's CDN answers 403 once a generated resource is past its 7 days (akool-api.md §5.4).
 EXPIRED_STATUSES = frozenset({403, 410})
@@ -46,28 +47,9 @@ RESTART = Restart.RESTART
 """Yielded by :meth:`ResumableDownload.iter_body` when the body starts again from byte 0."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a download is retried.
-
-    ``max_attempts`` counts every GET of one copy, the first included; the delay before retry n
-    is ``backoff_initial * 2**(n-1)`` capped at ``backoff_max``, with 50-100% jitter.
-    """
-
-    max_attempts: int = 6
-    backoff_initial: float = 0.5
-    backoff_max: float = 8.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("retry.max_attempts: must be at least 1")
-        if self.backoff_initial < 0 or self.backoff_max < 0:
-            raise ValueError("retry.backoff_initial/backoff_max: must not be negative")
-
-    def delay(self, retry_number: int) -> float:
-        """Seconds to wait before retry ``retry_number`` (1-based)."""
-        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
-        return base * random.uniform(0.5, 1.0)
+DOWNLOAD_RETRY = RetryPolicy(max_attempts=6, base=0.5, max_wait=8.0, max_time=None)
+"""Default for a copy: ``max_attempts`` counts every GET of one copy (resumes included); no
+total-time bound, since a multi-GB body may take hours to stream."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +102,7 @@ class ResumableDownload:
         allowed_hosts: frozenset[str] | None = None,
         cancel: threading.Event | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._url = url
@@ -129,6 +112,8 @@ class ResumableDownload:
         self._allowed_hosts = allowed_hosts
         self._cancel = cancel
         self._sleep = sleep
+        self._clock = clock
+        self._failing_since: float | None = None
         self._response: httpx.Response | None = None
         self._ranges_usable = True
         self._info: SourceInfo | None = None
@@ -176,6 +161,7 @@ class ResumableDownload:
                             raise IntegrityError(f"source sent more than its Content-Length of {total} bytes")
                         offset += len(chunk)
                         self.bytes_received += len(chunk)
+                        self._failing_since = None
                         yield chunk
                     self._response.close()
                     if total is None or offset == total:
@@ -261,9 +247,21 @@ class ResumableDownload:
             )
 
     def _wait_before_retry(self, cause: str) -> None:
+        """Wait before the next GET, or give up: ``max_attempts`` GETs in all, or ``max_time``
+        seconds of failures with no byte received in between."""
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
         if self.attempts >= self._policy.max_attempts:
             raise DownloadError(
                 f"download from {self._host} failed after {self.attempts} attempts: {cause}",
+                attempts=self.attempts,
+            )
+        max_time = self._policy.max_time
+        if max_time is not None and now - self._failing_since >= max_time:
+            raise DownloadError(
+                f"download from {self._host} kept failing for {now - self._failing_since:.0f}s"
+                f" (retry.max_time {max_time:g}s) after {self.attempts} attempts: {cause}",
                 attempts=self.attempts,
             )
         delay = self._policy.delay(self.attempts)

@@ -1,6 +1,8 @@
-"""One retry policy for both clients, built on tenacity.
+"""One retry policy: how often and how patiently a failed request is tried again.
 
-Retried: transport failures (5xx, 429, timeouts, resets) and business codes 1005 (too frequent)
+Used by both API clients (through tenacity) and by the archive's source downloads
+(``archive/source.py``, which decides itself which download failures are transient). For API calls,
+retried: transport failures (5xx, 429, timeouts, resets) and business codes 1005 (too frequent)
 and 1215 (busy). A call that is not idempotent is retried only when the failure proves the request
 did not take effect (connect errors, 429, 503, 1005, 1215). Waits are exponential with full jitter,
 and a ``Retry-After`` from the server is honoured (capped by ``max_wait``).
@@ -20,6 +22,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from tenacity.stop import stop_base
 
 from airflow_provider_akool.client.calls import Call
 from airflow_provider_akool.client.errors import AkoolBusyError, AkoolThrottledError, AkoolTransientError
@@ -29,12 +32,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded attempts and total time; exponential backoff with jitter; honours Retry-After."""
+    """Bounded attempts and total time; exponential backoff with full jitter; honours Retry-After.
+
+    ``max_attempts`` counts every attempt, the first included. The wait before retry n is random
+    in ``[0, min(max_wait, base * 2**(n-1))]``. ``max_time`` bounds how long failures may go on:
+    from the first attempt of an API call, or for a download from the last byte received (a
+    healthy download may stream for hours); ``None`` sets no bound.
+    """
 
     max_attempts: int = 5
     max_wait: float = 30.0
-    max_time: float = 180.0
+    max_time: float | None = 180.0
     base: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"retry.max_attempts: must be an integer of at least 1 (got {self.max_attempts!r})")
+        if self.base < 0 or self.max_wait < 0 or (self.max_time is not None and self.max_time < 0):
+            raise ValueError("retry.base, retry.max_wait and retry.max_time: must not be negative")
+
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based); a server's ``retry_after`` wins, capped."""
+        if retry_after is not None:
+            return min(self.max_wait, float(retry_after))
+        ceiling = min(self.max_wait, self.base * 2 ** (retry_number - 1))
+        return random.uniform(0, ceiling)
 
     def should_retry(self, call: Call, exc: BaseException) -> bool:
         """Decide whether ``exc`` raised by ``call`` is worth another attempt."""
@@ -50,10 +72,7 @@ class RetryPolicy:
         """Full-jitter exponential backoff, or the server's Retry-After when it asked for one."""
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, int | float):
-            return min(self.max_wait, float(retry_after))
-        ceiling = min(self.max_wait, self.base * 2 ** (state.attempt_number - 1))
-        return random.uniform(0, ceiling)
+        return self.delay(state.attempt_number, retry_after if isinstance(retry_after, int | float) else None)
 
     def _kwargs(self, call: Call) -> dict[str, object]:
         def before_sleep(state: RetryCallState) -> None:
@@ -68,8 +87,11 @@ class RetryPolicy:
                 sleep,
             )
 
+        stop: stop_base = stop_after_attempt(self.max_attempts)
+        if self.max_time is not None:
+            stop = stop | stop_after_delay(self.max_time)
         return {
-            "stop": stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_time),
+            "stop": stop,
             "wait": self.wait_seconds,
             "retry": retry_if_exception(lambda exc: self.should_retry(call, exc)),
             "reraise": True,

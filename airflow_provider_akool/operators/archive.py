@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,23 +11,17 @@ from urllib.parse import quote
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
-from airflow_provider_akool.archive.keys import check_bucket
-from airflow_provider_akool.operators._archive_parameters import (
-    SCHEMES,
-    as_list,
-    check_archive_parameters,
-    check_manifest_key,
-)
+from airflow_provider_akool.archive.settings import SCHEMES, ArchiveSettings, as_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from mypy_boto3_s3.client import S3Client
 
-    from airflow_provider_akool.archive import ArchiveResult, ResourceSpec
+    from airflow_provider_akool.archive.run import ArchiveOutcome
+    from airflow_provider_akool.client import AkoolClient
 
 DEFAULT_ASSET_ALIAS = "akool_archive"
 SUMMARY_XCOM_KEY = "archive_summary"
-MAX_NAMED_FAILURES = 20
 
 
 def asset_uri(bucket: str, key: str) -> str:
@@ -52,6 +45,11 @@ class AkoolArchiveToS3Operator(BaseOperator):
     task fails if anything failed, naming each. The returned summary (also pushed as
     ``archive_summary`` before failing) has counts, ``bytes_uploaded`` (0 on a re-run),
     ``bytes_stored``, failed/expired names, ``manifest_uri`` and ``asset_events``.
+
+    Parameters are checked by ``archive.ArchiveSettings`` (literal values when the DAG is parsed,
+    all of them after rendering, before any request; a bad one fails the task without retries,
+    naming it) and the work is ``archive.run_archive``: this class adds templating, the S3Hook,
+    the Akool connection, Asset events and XCom.
 
     Signed URLs carry a credential in the query string. The full URL is fetched, but names, the
     manifest's ``source_url``, Asset event extras and httpx's log lines keep only scheme, host,
@@ -137,13 +135,23 @@ class AkoolArchiveToS3Operator(BaseOperator):
         if asset_alias:
             kwargs["outlets"] = [*as_list(kwargs.get("outlets")), AssetAlias(name=asset_alias)]
         super().__init__(**kwargs)
-        schemes = check_archive_parameters(
-            sources=sources, avatar_ids=avatar_ids, all_avatars=all_avatars, all_voices=all_voices,
-            s3_bucket=s3_bucket, max_concurrency=max_concurrency, upload_concurrency=upload_concurrency,
-            part_size=part_size, hash_first=hash_first, progress_interval=progress_interval,
-            allowed_schemes=allowed_schemes, avatar_platforms=avatar_platforms, voice_types=voice_types,
+        declared = ArchiveSettings(
+            s3_bucket=s3_bucket,
+            sources=sources,
+            avatar_ids=avatar_ids,
+            all_avatars=all_avatars,
+            all_voices=all_voices,
+            avatar_platforms=avatar_platforms,
+            voice_types=voice_types,
             manifest_key=manifest_key,
+            max_concurrency=max_concurrency,
+            upload_concurrency=upload_concurrency,
+            part_size=part_size,
+            hash_first=hash_first,
+            allowed_schemes=allowed_schemes,
+            progress_interval=progress_interval,
         )
+        schemes = declared.check_declared()  # templated values are checked after rendering
         self.s3_bucket = s3_bucket
         self.sources = sources
         self.avatar_ids = avatar_ids
@@ -167,50 +175,40 @@ class AkoolArchiveToS3Operator(BaseOperator):
         self.progress_interval = float(progress_interval)
         self._cancel: threading.Event | None = None
 
-    # -- input ---------------------------------------------------------------------------------
-    def _inputs(self) -> tuple[list[ResourceSpec], list[str], str, str, str | None]:
-        """Rendered and checked (specs from sources, avatar ids, bucket, key template, manifest key)."""
-        from airflow_provider_akool.archive import DEFAULT_KEY_TEMPLATE, build_key
-        from airflow_provider_akool.archive.discovery import specs_from_inputs
+    def _settings(self, context: Context) -> ArchiveSettings:
+        """The rendered parameters; a manifest key by default per DAG run, task and map index."""
+        from airflow_provider_akool.archive.keys import run_manifest_key
 
-        try:
-            bucket = check_bucket(self.s3_bucket, field="s3_bucket")
-            template = self.key_template or DEFAULT_KEY_TEMPLATE
-            try:
-                build_key(template, source_url="https://h/f", prefix="p", kind="k", owner_id="o", file_name="f")
-            except ValueError as exc:
-                raise ValueError(f"key_template: {exc}") from None
-            manifest_key = check_manifest_key(self.manifest_key)
-            hosts = as_list(self.allowed_hosts) or None
-            if hosts is not None and not all(isinstance(h, str) and h.strip() for h in hosts):
-                raise ValueError("allowed_hosts: must be a list of host names")
-            specs = specs_from_inputs(
-                self.sources, field="sources", schemes=frozenset(self.allowed_schemes), allowed_hosts=hosts
-            )
-            ids = [str(i).strip() for i in as_list(self.avatar_ids)]
-            bad = [i for i in ids if not i or len(i) > 128 or any(c.isspace() or c in "/\\?#" for c in i)]
-            if bad:
-                raise ValueError(f"avatar_ids: not avatar ids: {bad[:5]!r}")
-        except ValueError as exc:
-            raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
-        return specs, list(dict.fromkeys(ids)), bucket, template, manifest_key
-
-    def _discover(self, ids: list[str]) -> tuple[list[ResourceSpec], list[ArchiveResult]]:
-        from airflow_provider_akool.archive.discovery import discover_avatars, discover_voices
-        from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
-        from airflow_provider_akool.hooks.akool import AkoolHook
-
-        if not (ids or self.all_avatars or self.all_voices):
-            return [], []
-        hook = AkoolHook(akool_conn_id=self.akool_conn_id)
-        with fail_fast_on_account_errors(self.akool_conn_id), hook.get_client() as client:
-            specs, problems = discover_avatars(
-                client, avatar_ids=ids, all_avatars=self.all_avatars, platforms=self.avatar_platforms
-            )
-            if self.all_voices:
-                specs += discover_voices(client, voice_types=self.voice_types)
-        self.log.info("Discovered %d resource URL(s) through the Akool API", len(specs))
-        return specs, problems
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        default_manifest = run_manifest_key(
+            self.s3_prefix,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=map_index if isinstance(map_index, int) else -1,
+        )
+        return ArchiveSettings(
+            s3_bucket=self.s3_bucket,
+            # Declared inputs were checked at construction; None from upstream: nothing this time.
+            sources=[] if self.sources is None else self.sources,
+            avatar_ids=self.avatar_ids,
+            all_avatars=self.all_avatars,
+            all_voices=self.all_voices,
+            avatar_platforms=self.avatar_platforms,
+            voice_types=self.voice_types,
+            s3_prefix=self.s3_prefix,
+            key_template=self.key_template,
+            manifest_key=self.manifest_key or default_manifest,
+            max_concurrency=self.max_concurrency,
+            upload_concurrency=self.upload_concurrency,
+            part_size=self.part_size,
+            skip_existing=self.skip_existing,
+            hash_first=self.hash_first,
+            allowed_schemes=self.allowed_schemes,
+            allowed_hosts=self.allowed_hosts,
+            progress_interval=self.progress_interval,
+        )
 
     def _s3_client(self) -> S3Client:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -222,107 +220,30 @@ class AkoolArchiveToS3Operator(BaseOperator):
         client: S3Client = hook.get_client_type(config=hook.config.merge(pool))
         return client
 
-    def _default_manifest_key(self, context: Context, prefix: str) -> str:
-        from airflow_provider_akool.archive import build_key
+    def _akool_client(self) -> AkoolClient:
+        from airflow_provider_akool.hooks.akool import AkoolHook
 
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        suffix = f"-{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
-        return build_key(
-            "{prefix}/manifests/{dag}/{run}/{file_name}",
-            prefix=prefix,
-            dag=ti.dag_id,
-            run=ti.run_id,
-            file_name=f"{ti.task_id}{suffix}.json",
-        )
+        return AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
 
-    # -- execute -------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        import httpx
-        from botocore.exceptions import ClientError
+        from airflow_provider_akool.archive import ArchiveInputError, run_archive
+        from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
 
-        from airflow_provider_akool.archive import (
-            DEFAULT_PART_SIZE,
-            CopyOptions,
-            Manifest,
-            archive_resources,
-            format_bytes,
-            write_manifest,
-        )
-        from airflow_provider_akool.archive.discovery import dedupe, refuse_disallowed
-        from airflow_provider_akool.archive.progress import BatchProgressLog, RedactQueryFilter
-        from airflow_provider_akool.archive.urls import redact_url
-
-        given, ids, bucket, template, manifest_key = self._inputs()
-        s3 = self._s3_client()
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket", "NotFound"):
-                raise AirflowFailException(f"s3_bucket: bucket {bucket!r} does not exist") from None
-            # 403: the role may write objects without ListBucket; let the copies find out.
-        discovered, problems = self._discover(ids)
-        fetchable, refused = refuse_disallowed(
-            discovered, schemes=frozenset(self.allowed_schemes), allowed_hosts=as_list(self.allowed_hosts) or None
-        )
-        specs = dedupe([*given, *fetchable])
-        pre_failed = [*problems, *refused]
-        if not specs:
-            self.log.warning("No resource URL to archive (inputs and discovery gave none)")
-        options = CopyOptions(
-            part_size=self.part_size or DEFAULT_PART_SIZE,
-            upload_concurrency=self.upload_concurrency,
-            allowed_hosts=frozenset(as_list(self.allowed_hosts)) or None,
-            progress_interval=min(self.progress_interval / 2, 5.0),
-            skip_existing=self.skip_existing,
-            hash_first=self.hash_first,
-        )
-        self.log.info(
-            "Archiving %d resource(s) to s3://%s/%s, %d at a time, soonest-to-expire first",
-            len(specs),
-            bucket,
-            self.s3_prefix,
-            self.max_concurrency,
-        )
-        progress = BatchProgressLog(self.log, len(specs), self.progress_interval)
         self._cancel = threading.Event()
-        redact = RedactQueryFilter()
-        logging.getLogger("httpx").addFilter(redact)
         try:
-            with httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0)) as http:
-                results = archive_resources(
-                    specs,
-                    s3_client=s3,
-                    http_client=http,
-                    bucket=bucket,
-                    prefix=self.s3_prefix,
-                    key_template=template,
-                    max_concurrency=self.max_concurrency,
-                    options=options,
-                    progress=progress.progress,
-                    on_result=progress.result,
-                    cancel=self._cancel,
-                    on_pass=progress.source_pass,
+            settings = self._settings(context).checked()
+            s3 = self._s3_client()
+            with fail_fast_on_account_errors(self.akool_conn_id):
+                outcome = run_archive(
+                    settings, s3_client=s3, akool_client=self._akool_client, task_log=self.log, cancel=self._cancel
                 )
-        finally:
-            logging.getLogger("httpx").removeFilter(redact)
-        entries = [r.model_copy(update={"source_url": redact_url(r.source_url)}) for r in [*pre_failed, *results]]
-        manifest = Manifest.from_results(entries, bucket=bucket, prefix=self.s3_prefix)
-        uri = write_manifest(manifest, s3, key=manifest_key or self._default_manifest_key(context, self.s3_prefix))
-        events = self._emit_assets(context, s3, bucket, entries)
-        summary = {**manifest.summary(manifest_uri=uri), "bucket": bucket, "asset_events": events}
-        self.log.info(
-            "Archive done: %s; %s uploaded; manifest %s",
-            ", ".join(f"{n} {s}" for s, n in summary["counts"].items()),
-            format_bytes(manifest.totals.bytes_uploaded),
-            uri,
-        )
-        failed = [e for e in entries if e.status.value == "failed"]
-        if failed:
+        except ArchiveInputError as exc:
+            raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
+        summary = {**outcome.summary(), "asset_events": self._emit_assets(context, s3, outcome)}
+        failure = outcome.failure_message()
+        if failure:
             context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
-            named = "; ".join(f"{e.name} ({e.reason})" for e in failed[:MAX_NAMED_FAILURES])
-            more = f"; and {len(failed) - MAX_NAMED_FAILURES} more" if len(failed) > MAX_NAMED_FAILURES else ""
-            raise AirflowException(f"{len(failed)} of {len(entries)} resource(s) failed: {named}{more}; manifest {uri}")
+            raise AirflowException(failure)
         return summary
 
     def on_kill(self) -> None:
@@ -331,18 +252,19 @@ class AkoolArchiveToS3Operator(BaseOperator):
             self._cancel.set()
 
     # -- Asset events --------------------------------------------------------------------------
-    def _emit_assets(self, context: Context, s3: S3Client, bucket: str, entries: list[ArchiveResult]) -> int:
+    def _emit_assets(self, context: Context, s3: S3Client, outcome: ArchiveOutcome) -> int:
+        """One Asset event per object this run stored; on a retry, also those an earlier, failed
+        try of the same run stored (Airflow dropped that try's events)."""
         if not self.asset_alias:
             return 0
-        chosen = [e for e in entries if e.status.value == "archived"]
-        chosen += self._archived_by_earlier_try(context, s3, bucket, entries)
+        ti, dag_run = context["ti"], context.get("dag_run")
+        started = getattr(dag_run, "start_date", None)
+        retried = (getattr(ti, "try_number", 1) or 1) > 1 and isinstance(started, datetime)
         accessor = context["outlet_events"][AssetAlias(name=self.asset_alias)]
         emitted = 0
-        for entry in chosen:
-            if not entry.key:
-                continue
+        for entry in outcome.stored_objects(s3, since=started if retried else None):
             try:
-                asset = Asset(uri=asset_uri(bucket, entry.key))
+                asset = Asset(uri=asset_uri(outcome.manifest.bucket, entry.key or ""))
             except (ValueError, TypeError) as exc:
                 self.log.warning("No Asset event for %s: %s", entry.name, exc)
                 continue
@@ -355,28 +277,3 @@ class AkoolArchiveToS3Operator(BaseOperator):
             accessor.add(asset, extra=extra)
             emitted += 1
         return emitted
-
-    def _archived_by_earlier_try(
-        self, context: Context, s3: S3Client, bucket: str, entries: list[ArchiveResult]
-    ) -> list[ArchiveResult]:
-        """Skipped objects whose ``archived-at`` is after the DAG run started: an earlier try of this
-        run archived them, but its Asset events were dropped because that try failed."""
-        from airflow_provider_akool.archive.existing import META_ARCHIVED_AT, head_destination
-
-        ti, dag_run = context["ti"], context.get("dag_run")
-        since = getattr(dag_run, "start_date", None)
-        if (getattr(ti, "try_number", 1) or 1) <= 1 or not isinstance(since, datetime):
-            return []
-        since = since.replace(microsecond=0)  # archived-at has whole seconds
-        found: list[ArchiveResult] = []
-        for entry in entries:
-            if entry.status.value != "skipped" or not entry.key:
-                continue
-            try:
-                stored = head_destination(s3, bucket, entry.key)
-                stamp = stored.metadata.get(META_ARCHIVED_AT) if stored else None
-                if stamp and datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= since:
-                    found.append(entry)
-            except Exception as exc:  # an Asset event is not worth failing the task for
-                self.log.warning("Could not read archived-at of %s: %s", entry.key, exc)
-        return found

@@ -21,7 +21,7 @@ from airflow_provider_akool.archive import (
 )
 from airflow_provider_akool.archive.parts import MiB
 
-OPTS = CopyOptions(part_size=5 * MiB, retry=RetryPolicy(max_attempts=2, backoff_initial=0.01))
+OPTS = CopyOptions(part_size=5 * MiB, retry=RetryPolicy(max_attempts=2, base=0.01))
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 

@@ -26,7 +26,7 @@ from airflow_provider_akool.archive import (
 )
 from airflow_provider_akool.archive.parts import MiB
 
-FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05)
+FAST_RETRY = RetryPolicy(max_attempts=4, base=0.01, max_wait=0.05)
 OPTS = CopyOptions(part_size=5 * MiB, upload_concurrency=3, retry=FAST_RETRY)
 BIG = 12 * MiB + 12345  # three 5 MiB parts
 
@@ -188,7 +188,7 @@ def test_cut_every_time_aborts_and_leaves_nothing(
 ) -> None:
     res = Resource(deterministic_bytes(BIG, seed=8), ranges="off", cut_after=11 * MiB, cut_times=99)
     url = files.add("/broken.mp4", res)
-    opts = CopyOptions(part_size=5 * MiB, retry=RetryPolicy(max_attempts=2, backoff_initial=0.01))
+    opts = CopyOptions(part_size=5 * MiB, retry=RetryPolicy(max_attempts=2, base=0.01))
     with pytest.raises(DownloadError, match="after 2 attempts"):
         copy(url, s3, http, bucket, options=opts)
     assert s3_calls.count("UploadPart") >= 2  # parts had been uploaded before the failure

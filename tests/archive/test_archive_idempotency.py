@@ -11,7 +11,7 @@ from s3_support import S3Calls, verified_sha256
 from airflow_provider_akool.archive import CopyOptions, RetryPolicy, copy_url_to_s3
 from airflow_provider_akool.archive.parts import MiB
 
-OPTS = CopyOptions(part_size=5 * MiB, retry=RetryPolicy(max_attempts=3, backoff_initial=0.01))
+OPTS = CopyOptions(part_size=5 * MiB, retry=RetryPolicy(max_attempts=3, base=0.01))
 BIG = 11 * MiB
 
 

@@ -9,8 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_akool.archive import ArchiveResult, ArchiveStatus, Manifest, write_manifest
-from airflow_provider_akool.demo_support.transcripts import manifest_key, store_transcripts
+from airflow_provider_akool.archive import (
+    ArchiveResult,
+    ArchiveStatus,
+    Manifest,
+    run_manifest_key,
+    store_transcripts,
+    write_manifest,
+)
 from akool_demo.report import collect
 
 PREFIX = "e2e"
@@ -53,7 +59,7 @@ def archived(s3: Any, bucket: str) -> Any:
                    key=f"{PREFIX}/manifests/akool_end_to_end/run1/archive_avatars.json")
     summary = store_transcripts(
         s3, bucket=bucket, prefix=PREFIX, manifests=[("xcom://d/r/retell/0", retelling_manifest())],
-        manifest_key=manifest_key(PREFIX, "akool_end_to_end", "run1", "store_transcripts"),
+        manifest_key=run_manifest_key(PREFIX, dag_id="akool_end_to_end", run_id="run1", task_id="store_transcripts"),
     )
     return summary
 

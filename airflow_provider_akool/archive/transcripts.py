@@ -1,10 +1,12 @@
-"""Retelling transcripts -> JSON objects in S3, with a manifest in the archive's format.
+"""Store retelling transcripts in S3: one JSON object per session, with a manifest in the archive's format.
 
-One object per Akool session: ``<prefix>/transcripts/<avatar_id>/<session_id>.json`` holding the
-run's settings, the session record and the segments spoken in it. Objects carry the same
-``sha256`` / ``archived-at`` / ``source-url`` metadata as archived resources, and the manifest
-(``archive.Manifest``) lists each with size and sha256, so one reader handles both. Airflow-free:
-it takes a boto3 S3 client (the DAG gets one from ``S3Hook``).
+Input: what ``AkoolRetellingSessionOperator`` returns (or pushes under the ``transcript`` XCom key
+before failing): its settings, sessions and segments. One object per Akool session,
+``<prefix>/transcripts/<avatar_id>/<session_id>.json``, holding the run's settings, the session
+record and the segments spoken in it. Objects carry the same ``sha256`` / ``archived-at`` /
+``source-url`` metadata as archived resources, and the manifest (:class:`Manifest`) lists each
+with size and sha256, so one reader handles both. Airflow-free: it takes a boto3 S3 client (a
+DAG gets one from ``S3Hook``). See ``docs/guides/archive.md`` (Transcripts).
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_akool.archive import ArchiveResult, ArchiveStatus, Manifest, build_key, write_manifest
 from airflow_provider_akool.archive.existing import META_ARCHIVED_AT, META_SHA256, META_SOURCE_URL
+from airflow_provider_akool.archive.keys import build_key, check_bucket, check_key
+from airflow_provider_akool.archive.manifest import Manifest, write_manifest
+from airflow_provider_akool.archive.models import ArchiveResult, ArchiveStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from mypy_boto3_s3.client import S3Client
 
 TRANSCRIPT_KEY_TEMPLATE = "{prefix}/transcripts/{owner_id}/{file_name}"
-MANIFEST_KEY_TEMPLATE = "{prefix}/manifests/{dag}/{run}/{file_name}"
 CONTENT_TYPE = "application/json"
 
 
@@ -55,11 +58,6 @@ def transcript_documents(manifest: Mapping[str, Any], *, origin: str) -> list[di
     return documents
 
 
-def manifest_key(prefix: str, dag_id: str, run_id: str, task_id: str) -> str:
-    """Where the transcripts manifest goes: beside the archive operator's manifests of the same run."""
-    return build_key(MANIFEST_KEY_TEMPLATE, prefix=prefix, dag=dag_id, run=run_id, file_name=f"{task_id}.json")
-
-
 def encode(document: Mapping[str, Any]) -> bytes:
     """Stable JSON bytes (sorted keys), so the same transcript always has the same sha256."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -72,13 +70,21 @@ def store_transcripts(
     prefix: str,
     manifests: Iterable[tuple[str, Mapping[str, Any] | None]],
     manifest_key: str,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """PUT one JSON object per session of each ``(origin, manifest)``; write and return a summary.
 
-    A ``None`` manifest (the retelling task failed before returning) is recorded as a failed
-    entry. Returns the manifest summary (``Manifest.summary``) plus ``objects``: one
+    ``origin`` says where the manifest came from (e.g. ``xcom://dag/run/task/map_index``); it is
+    the objects' ``source-url``. A ``None`` manifest (the retelling task failed before returning
+    one) is recorded as a failed entry; a session never created is skipped (nothing was said).
+    The same transcript always gives the same bytes, so a re-run rewrites identical objects.
+    ``manifest_key``: e.g. :func:`run_manifest_key`, beside the archive operator's manifests. A bad
+    ``bucket`` or ``manifest_key`` raises ``ValueError`` naming it before anything is written.
+    Returns the manifest summary (``Manifest.summary``) plus ``bucket`` and ``objects``: one
     ``{"key", "size", "sha256", "session_id", "avatar_id", "spoken"}`` per stored transcript.
     """
+    check_bucket(bucket, field="bucket")  # ValueError naming the field, before any PUT
+    check_key(manifest_key, field="manifest_key")
     entries: list[ArchiveResult] = []
     objects: list[dict[str, Any]] = []
     for origin, manifest in manifests:
@@ -95,10 +101,9 @@ def store_transcripts(
                 TRANSCRIPT_KEY_TEMPLATE, prefix=prefix, owner_id=str(document["avatar_id"] or "unknown"),
                 file_name=f"{document['session_id']}.json",
             )
-            now = datetime.now(UTC)
             s3.put_object(
                 Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE,
-                Metadata={META_SHA256: digest, META_ARCHIVED_AT: now.isoformat(timespec="seconds"),
+                Metadata={META_SHA256: digest, META_ARCHIVED_AT: now().isoformat(timespec="seconds"),
                           META_SOURCE_URL: origin},
             )
             entries.append(
