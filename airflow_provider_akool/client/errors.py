@@ -118,6 +118,9 @@ class AkoolAmbiguousCreateError(AkoolError):
         super().__init__(msg, endpoint=endpoint)
 
 
+# The account, not one request or session: a retry cannot fix these (wrong key, no permission, no credit).
+ACCOUNT_ERRORS: tuple[type[AkoolError], ...] = (AkoolAuthError, AkoolPermissionError, AkoolQuotaError)
+
 _BY_CODE: dict[int, type[AkoolError]] = {
     1003: AkoolBadParameterError,
     1005: AkoolThrottledError,
