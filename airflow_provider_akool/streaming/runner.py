@@ -38,6 +38,7 @@ from airflow_provider_akool.client.models import CreateSessionRequest
 from airflow_provider_akool.client.models.common import build_request
 from airflow_provider_akool.sessions.book import SessionBook
 from airflow_provider_akool.sessions.close import aclose_session
+from airflow_provider_akool.sessions.drive import SYSTEM_CLOCK, Clock
 from airflow_provider_akool.sessions.opening import CreateWatch
 from airflow_provider_akool.streaming.conversation import CUT, Conversation
 from airflow_provider_akool.streaming.errors import StreamingError
@@ -133,12 +134,14 @@ class RetellingRunner:
         book: SessionBook | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        session_clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = s = settings.checked()
         self.segments = normalise_scripts(scripts)
         self._observer: RetellingObserver = observer or NullObserver()
         self._clock = clock
         self._monotonic = monotonic
+        self._session_clock = session_clock  # the lifecycle's waits: lost-create poll, close backoff
         #: The sessions this run opened and has not confirmed closed, and its orphan candidates.
         self.book = book if book is not None else SessionBook()
         self.rollover = Rollover(
@@ -305,7 +308,7 @@ class RetellingRunner:
     async def _run_session(self, client: AsyncAkoolClient, index: int, duration: int, opened_for: str) -> str:
         session_record = SessionRecord(index, duration, [], opened_for=opened_for)
         self.result.sessions.append(session_record)
-        watch = CreateWatch(client)  # a create attempt given up on may still open a session
+        watch = CreateWatch(client, self._session_clock)  # a create attempt given up on may still open a session
         started = self._monotonic()
         self.rollover.opened(duration)  # counts toward the caps even if the create fails after applying
         try:
@@ -352,7 +355,9 @@ class RetellingRunner:
         finally:
             self._evidence_in_run = conversation.evidence_in_run
             session_record.segment_ids = _spoken_in(self.result.segments, session.id)
-            outcome = await aclose_session(client, session.id, attempts=self.settings.close_attempts)
+            outcome = await aclose_session(
+                client, session.id, attempts=self.settings.close_attempts, clock=self._session_clock
+            )
             session_record.closed_at = self._clock()
             session_record.close = outcome.to_dict()
             if outcome.closed:
