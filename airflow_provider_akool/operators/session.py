@@ -364,17 +364,23 @@ class AkoolRetellingSessionOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Close every open session now (blocking, bounded), then cancel the run (it closes again, idempotently)."""
+        from airflow_provider_akool.sessions.close import close_session
+
         runner, client = self._runner, self._kill_client
         if runner is None:
             return
         for session_id in runner.open_session_ids:
             if client is None:
                 break
-            try:
-                outcome = client.close_session(session_id)
-                self.log.warning("on_kill: closed session %s (already closed: %s)", session_id, outcome.already_closed)
+            try:  # one confirmed attempt: the run's own close retries once it is cancelled
+                outcome = close_session(client, session_id, attempts=1, fatal=())
             except Exception as exc:
                 self.log.error("on_kill: closing session %s failed: %s", session_id, exc)
+                continue
+            if outcome.closed:
+                self.log.warning("on_kill: closed session %s (already closed: %s)", session_id, outcome.already_closed)
+            else:
+                self.log.error("on_kill: closing session %s failed: %s", session_id, outcome.error)
         loop, main = self._loop, self._main
         if loop is not None and main is not None and not main.done():
             with contextlib.suppress(RuntimeError):  # loop already closed
