@@ -2,13 +2,12 @@
 
 Used before and after a session create (``reconcile``) and by the sweeper (``sweep``). akool-api.md
 §2.7: the list takes at most 100 per page and reports ``count``; pages are read until the items
-seen reach it (or a short page ends the listing).
+seen reach it, or a page comes back empty.
 """
 
 from __future__ import annotations
 
 from airflow_provider_akool.client.calls import Steps
-from airflow_provider_akool.client.core import paginate_pages
 from airflow_provider_akool.client.models import Session
 from airflow_provider_akool.client.models.sessions import OPEN_SESSION_STATUSES
 from airflow_provider_akool.client.operations import AkoolOperations
@@ -28,7 +27,9 @@ def open_sessions(ops: AkoolOperations, page_size: int = PAGE_SIZE) -> Steps[dic
             for session in listing.result:
                 found.setdefault(session.id, session)
             seen += len(listing.result)
-            if not paginate_pages(listing.count, seen, len(listing.result), page_size):
+            # A page shorter than asked is not the end while ``count`` says more are left (a server
+            # may cap the page size below ours); an empty page is, whatever ``count`` says.
+            if not listing.result or seen >= listing.count:
                 break
             page += 1
     return found
