@@ -40,6 +40,7 @@ from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sessions.keys import TRANSCRIPT_KEY
 
 DATA = Path(__file__).with_name("data")
 VIDEOS = DATA / "e2e_videos.json"
@@ -165,7 +166,7 @@ def akool_end_to_end() -> None:
         params, ti = context["params"], context["ti"]
         indexes = list(range(len(sessions)))
         manifests = ti.xcom_pull(task_ids=RETELL_TASK, map_indexes=indexes)
-        failed = ti.xcom_pull(task_ids=RETELL_TASK, key="transcript", map_indexes=indexes)
+        failed = ti.xcom_pull(task_ids=RETELL_TASK, key=TRANSCRIPT_KEY, map_indexes=indexes)
         manifests = [m if m is not None else f for m, f in zip(manifests, failed, strict=True)]
         origins = [f"xcom://{ti.dag_id}/{ti.run_id}/{RETELL_TASK}/{i}" for i in range(len(sessions))]
         prefix = params["s3_prefix"]

@@ -7,6 +7,7 @@
 from airflow_provider_akool.client.aio import AsyncAkoolClient
 from airflow_provider_akool.client.config import DEFAULT_BASE_URL, ClientConfig
 from airflow_provider_akool.client.errors import (
+    ACCOUNT_ERRORS,
     AkoolAlreadyExistsError,
     AkoolAmbiguousCreateError,
     AkoolAuthError,
@@ -22,11 +23,11 @@ from airflow_provider_akool.client.errors import (
     AkoolTransientError,
     error_for_code,
 )
-from airflow_provider_akool.client.reconcile import PendingCreates
 from airflow_provider_akool.client.retry import RetryPolicy
 from airflow_provider_akool.client.sync import AkoolClient
 
 __all__ = [
+    "ACCOUNT_ERRORS",
     "DEFAULT_BASE_URL",
     "AkoolAlreadyExistsError",
     "AkoolAmbiguousCreateError",
@@ -44,7 +45,6 @@ __all__ = [
     "AkoolTransientError",
     "AsyncAkoolClient",
     "ClientConfig",
-    "PendingCreates",
     "RetryPolicy",
     "error_for_code",
 ]

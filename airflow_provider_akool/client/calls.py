@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -55,13 +55,13 @@ class Pause:
     seconds: float
 
 
-def drive_sync(steps: Steps[T], send: Callable[[Call], Reply]) -> T:
-    """Run an operation's steps with a blocking ``send``."""
+def drive_sync(steps: Steps[T], send: Callable[[Call], Reply], sleep: Callable[[float], object] = time.sleep) -> T:
+    """Run an operation's steps with a blocking ``send`` (``sleep`` serves each :class:`Pause`)."""
     try:
         step = next(steps)
         while True:
             if isinstance(step, Pause):
-                time.sleep(max(0.0, step.seconds))
+                sleep(max(0.0, step.seconds))
                 step = steps.send({})
                 continue
             try:
@@ -75,13 +75,17 @@ def drive_sync(steps: Steps[T], send: Callable[[Call], Reply]) -> T:
         return result
 
 
-async def drive_async(steps: Steps[T], send: Callable[[Call], Coroutine[Any, Any, Reply]]) -> T:
-    """Run an operation's steps with an awaitable ``send``."""
+async def drive_async(
+    steps: Steps[T],
+    send: Callable[[Call], Coroutine[Any, Any, Reply]],
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> T:
+    """Run an operation's steps with an awaitable ``send`` (``sleep`` serves each :class:`Pause`)."""
     try:
         step = next(steps)
         while True:
             if isinstance(step, Pause):
-                await asyncio.sleep(max(0.0, step.seconds))
+                await sleep(max(0.0, step.seconds))
                 step = steps.send({})
                 continue
             try:

@@ -41,9 +41,9 @@ class ClientConfig:
     (cached per process, refreshed once on code 1101). Never both headers: Authorization would win.
     ``on_secret`` is called with every secret the client learns at run time (bearer tokens), so a
     host such as Airflow can mask it in logs (the async client awaits it when it returns an awaitable).
-    ``lost_create_grace``: how long past its read timeout a session create the client gave up on may
-    still be applied by Akool; the client keeps looking for the session it may open until then
-    (``client/reconcile.py``).
+    ``lost_create_grace``: how long past its read timeout a session create given up on may still be
+    applied by Akool; ``sessions.open_session`` keeps looking for the session it may open until then
+    (``sessions/reconcile.py``).
     """
 
     base_url: str = DEFAULT_BASE_URL

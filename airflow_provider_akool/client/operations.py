@@ -26,13 +26,11 @@ from airflow_provider_akool.client.models import (
     Page,
     RequestModel,
     Session,
-    SessionStatus,
     UpdateKnowledgeBaseRequest,
     Voice,
 )
 from airflow_provider_akool.client.models.common import build_request, describe_validation_error
 from airflow_provider_akool.client.readiness import AvatarPoll, AvatarWatch, complete_steps, poll_steps
-from airflow_provider_akool.client.reconcile import PendingCreates, create_attempts, recheck, settle
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -215,57 +213,20 @@ class AkoolOperations:
 
     # -- sessions ----------------------------------------------------------------------------
     @operation
-    def create_session(
-        self, request: CreateSessionRequest | None = None, /, *, pending: PendingCreates | None = None, **fields: Any
-    ) -> Steps[Session]:
-        """Create a session; credits for ``duration`` are pre-charged (§2.4).
+    def create_session(self, request: CreateSessionRequest | None = None, /, **fields: Any) -> Steps[Session]:
+        """Create a session with ONE attempt; credits for ``duration`` are pre-charged (§2.4).
 
-        Not blindly retried: an attempt that fails after it may have applied (timeout, reset, 5xx)
-        may have opened a paid session. The open sessions are listed before the first attempt and
-        after each such failure; a session that is surely the lost one is closed, several that
-        cannot be told apart raise :class:`AkoolAmbiguousCreateError` naming them (see
-        ``client/reconcile.py``). Such an attempt may also land later: pass
-        ``pending=PendingCreates()``, then ``settle_session_creates(pending)`` polls for a bounded
-        time and ``recheck_session_creates(pending)`` looks once more (e.g. when closing the session).
+        Never repeated after a failure that may have applied (timeout, reset, 5xx): that attempt may
+        have opened a paid session, and Akool takes no idempotency key. ``sessions.open_session``
+        wraps this call with the lost-create reconciliation (it finds and closes what such an
+        attempt opened); use it rather than this call to open sessions.
         """
         if request is not None and fields:
             raise AkoolRequestError("pass either a CreateSessionRequest or keyword fields, not both")
         if request is None:
             request = build_request(CreateSessionRequest, "session create request", fields)
-        pending = PendingCreates() if pending is None else pending
-        create = Call("POST", f"{LIVE}/session/create", "session.create", json=request.to_body(), idempotent=False)
-        reply = yield from create_attempts(self, create, pending)
-        session = _parse(Session, _data(reply, "session.create"), "session.create")
-        pending.ours = session.id
-        return session
-
-    @operation
-    def settle_session_creates(self, pending: PendingCreates) -> Steps[PendingCreates]:
-        """Poll the open sessions until ``timeout + lost_create_grace`` has passed since the last
-        ambiguous create attempt of ``pending`` was sent, recording every new unknown session as a
-        candidate for the stale-session sweeper; it never closes a session. No call when nothing
-        is pending."""
-        return (yield from settle(self, pending))
-
-    @operation
-    def recheck_session_creates(self, pending: PendingCreates) -> Steps[PendingCreates]:
-        """Look once more for sessions the ambiguous create attempts of ``pending`` may have opened
-        (one listing; none when nothing is pending). Never raises for API failures."""
-        return (yield from recheck(self, pending))
-
-    def _open_session_ids(self) -> Steps[set[str]]:
-        ids: set[str] = set()
-        for status in (SessionStatus.QUEUEING, SessionStatus.PROCESSING):
-            page = 1
-            while True:
-                params = {"page": page, "size": 100, "status": int(status)}
-                reply = yield Call("GET", f"{LIVE}/session/list", "session.list", params=params)
-                listing = _page(Session, _data(reply, "session.list"), "session.list")
-                ids.update(s.id for s in listing.result)
-                if len(listing.result) < 100 or page * 100 >= listing.count:
-                    break
-                page += 1
-        return ids
+        reply = yield Call("POST", f"{LIVE}/session/create", "session.create", json=request.to_body(), idempotent=False)
+        return _parse(Session, _data(reply, "session.create"), "session.create")
 
     @operation
     def get_session(self, session_id: str) -> Steps[Session]:
@@ -277,10 +238,10 @@ class AkoolOperations:
 
     @operation
     def close_session(self, session_id: str) -> Steps[CloseResult]:
-        """Close a session (body ``{"id": ...}``, §2.6); 1216/1219 mean it is already closed."""
-        return (yield from self._close(session_id))
+        """Close a session (body ``{"id": ...}``, §2.6); 1216/1219 mean it is already closed.
 
-    def _close(self, session_id: str) -> Steps[CloseResult]:
+        One close call; ``sessions.close_session`` repeats it until the close is confirmed.
+        """
         if not session_id:
             raise AkoolRequestError("session_id must not be empty")
         reply = yield Call(

@@ -56,13 +56,17 @@ def _sim_time_scale(value: Any, conn_id: str) -> float:
 
 def _final_errors() -> tuple[type[BaseException], ...]:
     """Failures a retry cannot fix: the account, the request or the avatar's answer to set-params."""
-    from airflow_provider_akool.client import AkoolBadParameterError, AkoolNotFoundError, AkoolRequestError
-    from airflow_provider_akool.fail_fast import account_error_types
+    from airflow_provider_akool.client import (
+        ACCOUNT_ERRORS,
+        AkoolBadParameterError,
+        AkoolNotFoundError,
+        AkoolRequestError,
+    )
     from airflow_provider_akool.streaming.runner import SessionCapReachedError, UnconfirmedSpeechError
     from airflow_provider_akool.streaming.speaker import SetParamsRejectedError
 
     return (
-        *account_error_types(),
+        *ACCOUNT_ERRORS,
         AkoolBadParameterError,
         AkoolNotFoundError,
         AkoolRequestError,

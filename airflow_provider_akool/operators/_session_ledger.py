@@ -1,4 +1,5 @@
-"""Session ids that outlive a task try, so the next try closes what a SIGKILLed try left open.
+"""The Airflow stores of the session ledger: ids that outlive a task try, so the next try closes
+what a SIGKILLed try left open. The ledger's interface and logic are in ``sessions/ledger.py``.
 
 Why a separate store: the retelling task pushes each session id to XCom the moment the session
 exists, but when a new try of the task instance starts, Airflow deletes every XCom of that task
@@ -39,18 +40,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_akool._compat import has_task_state_store
+from airflow_provider_akool.sessions.ledger import Logger, SessionLedger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_akool.client.config import ClientConfig
 
-__all__ = ["LEDGER_KEY", "SessionLedger", "close_left_by_earlier_tries"]
+__all__ = ["LEDGER_KEY", "close_left_by_earlier_tries", "ledger_for_context"]
 
 LEDGER_KEY = "akool_unclosed_session_ids"
 # A session lives at most 3600 s; a retry later than this finds nothing open to close anyway.
@@ -58,26 +59,8 @@ RETENTION = timedelta(days=2)
 VARIABLE_PREFIX = "akool_unclosed_sessions__"
 
 
-class Logger(Protocol):
-    """What is used of a task's logger (Airflow's structlog logger or a stdlib one)."""
-
-    def info(self, msg: str, /, *args: Any) -> Any: ...
-
-    def warning(self, msg: str, /, *args: Any) -> Any: ...
-
-    def error(self, msg: str, /, *args: Any) -> Any: ...
-
-
-class _Store(Protocol):
-    def get(self) -> Any: ...
-
-    def set(self, ids: list[str]) -> None: ...
-
-    def delete(self) -> None: ...
-
-
 class _TaskStateStore:
-    """``context["task_state_store"]`` (Airflow 3.3+)."""
+    """``context["task_state_store"]`` (Airflow 3.3+), as a ``sessions.ledger.LedgerStore``."""
 
     def __init__(self, accessor: Any) -> None:
         self._accessor = accessor
@@ -119,106 +102,29 @@ class _VariableStore:
         Variable.delete(self.key)
 
 
-class SessionLedger:
-    """The ids of sessions this task instance opened (in any try) and has not confirmed closed."""
-
-    def __init__(self, store: _Store | None, log: Logger) -> None:
-        self._store = store
-        self._log = log
-        self._read_only = False  # the store could not be read: never overwrite what it holds
-        self._saved: list[str] = []
-
-    @classmethod
-    def for_context(cls, context: Context, log: Logger) -> SessionLedger:
-        """The store of this task instance: the task state store, else (Airflow < 3.3) a Variable."""
-        ti = context["ti"]
-        accessor = context.get("task_state_store")
-        if accessor is not None:
-            return cls(_TaskStateStore(accessor), log)
-        if has_task_state_store():  # 3.3+ but no store in this context (a hand-built one): nothing to use
-            return cls(None, log)
-        dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
-        if not (isinstance(dag_id, str) and isinstance(run_id, str) and isinstance(task_id, str)):
-            log.warning("No task instance identity in the context: session ids are not kept across tries")
-            return cls(None, log)
-        map_index = getattr(ti, "map_index", None)
-        store = _VariableStore(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1)
-        return cls(store, log)
-
-    @property
-    def read_only(self) -> bool:
-        """True once a read failed: this try writes nothing to the store."""
-        return self._read_only
-
-    def load(self) -> list[str]:
-        """Ids earlier tries left (empty when there were none, or when unreadable)."""
-        if self._store is None:
-            return []
-        try:
-            value = self._store.get()
-        except Exception as exc:
-            self._read_only = True
-            self._log.warning(
-                "Could not read the session ids of earlier tries (%s): %s; not recording this try's session ids "
-                "either, so as not to overwrite theirs (its ids are in XCom for the run's sweeper)",
-                type(exc).__name__, exc,
-            )
-            return []
-        ids = [str(v) for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
-        self._saved = ids
-        return list(ids)
-
-    def save(self, ids: Iterable[str]) -> None:
-        """Record ``ids`` as the unclosed sessions of this task instance (an empty list deletes the entry)."""
-        wanted = list(dict.fromkeys(ids))
-        if self._store is None or self._read_only or wanted == self._saved:
-            return
-        try:
-            if wanted:
-                self._store.set(wanted)
-            else:
-                self._store.delete()
-        except Exception as exc:
-            self._log.warning("Could not record the open session ids %s (%s): %s", wanted, type(exc).__name__, exc)
-            return
-        self._saved = wanted
-
-    def finish(self) -> None:
-        """The try succeeded: delete the entry (what it still holds is in XCom, the sweeper's now)."""
-        if self._store is None or self._read_only or not self._saved:
-            return
-        self._log.info("Leaving session(s) %s to the run's sweeper (in XCom); store entry deleted", self._saved)
-        self.save([])
+def ledger_for_context(context: Context, log: Logger) -> SessionLedger:
+    """The ledger of this task instance: the task state store, else (Airflow < 3.3) a Variable."""
+    ti = context["ti"]
+    accessor = context.get("task_state_store")
+    if accessor is not None:
+        return SessionLedger(_TaskStateStore(accessor), log)
+    if has_task_state_store():  # 3.3+ but no store in this context (a hand-built one): nothing to use
+        return SessionLedger(None, log)
+    dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
+    if not (isinstance(dag_id, str) and isinstance(run_id, str) and isinstance(task_id, str)):
+        log.warning("No task instance identity in the context: session ids are not kept across tries")
+        return SessionLedger(None, log)
+    map_index = getattr(ti, "map_index", None)
+    store = _VariableStore(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1)
+    return SessionLedger(store, log)
 
 
 def close_left_by_earlier_tries(ledger: SessionLedger, config: ClientConfig, conn_id: str, log: Logger) -> list[str]:
-    """Close the sessions earlier tries of this task instance left open; return the ids still unconfirmed.
-
-    Akool's list of open sessions (status 1/2) is read first: ids not in it were closed already (or
-    ended by their duration) and are only reported. An account-level error fails the task (no retry);
-    any other Akool error leaves every id unconfirmed, for the caller to hand to the sweeper.
-    """
-    previous = ledger.load()
-    if not previous:
-        return []
-    from airflow_provider_akool.client import AkoolClient, AkoolError
+    """``sessions.ledger.close_left_by_earlier_tries`` with the connection's client; an account-level
+    error fails the task without retry, naming ``conn_id``."""
+    from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
-    from airflow_provider_akool.streaming.sweep import sweep_open_sessions
+    from airflow_provider_akool.sessions import ledger as session_ledger
 
-    log.warning("An earlier try of this task left %d session(s) not confirmed closed: %s", len(previous), previous)
-    try:
-        with fail_fast_on_account_errors(conn_id), AkoolClient(config) as client:
-            report = sweep_open_sessions(client, only_ids=previous)
-    except AkoolError as exc:
-        log.error("Could not check the sessions of earlier tries (%s); leaving them to the sweeper", exc)
-        return previous
-    for entry in report.closed:
-        log.warning("Closed session %s left open by an earlier try (status %s)", entry["session_id"], entry["status"])
-    left = [entry["session_id"] for entry in report.failed]
-    for entry in report.failed:
-        log.error("Could not close session %s left by an earlier try: %s", entry["session_id"], entry.get("reason"))
-    done = len(previous) - report.considered
-    if done:
-        log.info("%d session(s) of earlier tries were closed already (or ended)", done)
-    ledger.save(left)
-    return left
+    with fail_fast_on_account_errors(conn_id), AkoolClient(config) as client:
+        return session_ledger.close_left_by_earlier_tries(ledger, client, log)

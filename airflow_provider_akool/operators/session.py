@@ -34,6 +34,7 @@ from airflow_provider_akool.operators._worker_runtime import (
     restore_sigterm,
     run_coroutine,
 )
+from airflow_provider_akool.sessions.keys import ORPHANS_KEY, TRANSCRIPT_KEY
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,12 +42,11 @@ if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.config import ClientConfig
     from airflow_provider_akool.hooks.akool import AkoolHook
-    from airflow_provider_akool.streaming.runner import RetellingRunner
+    from airflow_provider_akool.sessions.book import SessionBook
+    from airflow_provider_akool.streaming.runner import RetellingFailedError, RetellingRunner
     from airflow_provider_akool.streaming.transcript import RetellingResult
 
-ORPHANS_KEY = "orphan_candidates"
-TRANSCRIPT_KEY = "transcript"
-
+__all__ = ["ORPHANS_KEY", "TRANSCRIPT_KEY", "AkoolRetellingSessionOperator"]
 
 
 class AkoolRetellingSessionOperator(BaseOperator):
@@ -187,13 +187,13 @@ class AkoolRetellingSessionOperator(BaseOperator):
         self._kill_client: AkoolClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
-        self._carried: list[str] = []
 
     # -- execute -------------------------------------------------------------------------------
 
-    def _build_runner(self, progress: TaskProgress, hook: AkoolHook) -> RetellingRunner:
+    def _build_runner(self, context: Context, hook: AkoolHook) -> RetellingRunner:
         """Validated, planned and within the cost caps; else AirflowFailException naming the field,
         before anything is created."""
+        from airflow_provider_akool.sessions.book import SessionBook
         from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
         from airflow_provider_akool.streaming.speech import language_rates
 
@@ -232,67 +232,88 @@ class AkoolRetellingSessionOperator(BaseOperator):
                 time_scale=_sim_time_scale(hook.sim_time_scale, self.akool_conn_id),
             )
             # Plans, and refuses a plan over the caps, before anything is created.
-            return RetellingRunner(settings, _parse_json(self.scripts, "scripts"), observer=progress)
+            book = SessionBook()
+            scripts = _parse_json(self.scripts, "scripts")
+            runner = RetellingRunner(settings, scripts, observer=TaskProgress(self, context, book), book=book)
         except ValueError as exc:
             raise AirflowFailException(f"{self.task_id}: invalid input: {exc}") from None
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_akool.client import AkoolClient
-        from airflow_provider_akool.fail_fast import account_error_message, account_error_types
-        from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.operators._session_ledger import SessionLedger, close_left_by_earlier_tries
-        from airflow_provider_akool.streaming.runner import RetellingFailedError
-
-        if PROCESS_STOPPING.is_set():
-            raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
-        hook = AkoolHook(akool_conn_id=self.akool_conn_id)
-        progress = TaskProgress(self, context)
-        runner = self._build_runner(progress, hook)
         plans = runner.plans
         self.log.info(
             "Retelling %d segment(s) with avatar %s over %s in %d session(s) (duration %s)",
             len(runner.segments), runner.settings.avatar_id, runner.settings.stream_type, len(plans),
             ", ".join(f"{p.duration} s" for p in plans),
         )
+        return runner
+
+    def _close_earlier_tries(self, context: Context, book: SessionBook, config: ClientConfig) -> None:
+        """Close what earlier (SIGKILLed) tries of this task instance left open, before opening new
+        sessions; ids still unconfirmed go to the sweeper, and ``book`` keeps the ledger from here on."""
+        from airflow_provider_akool.operators._session_ledger import close_left_by_earlier_tries, ledger_for_context
+
+        ledger = ledger_for_context(context, self.log)
+        carried = close_left_by_earlier_tries(ledger, config, self.akool_conn_id, self.log)
+        if carried:
+            context["ti"].xcom_push(key=ORPHANS_KEY, value=list(carried))
+        book.track(ledger, carried)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_akool.hooks.akool import AkoolHook
+        from airflow_provider_akool.streaming.runner import RetellingFailedError
+
+        if PROCESS_STOPPING.is_set():
+            raise AirflowException("this worker process is being stopped (SIGTERM); not opening new sessions")
+        hook = AkoolHook(akool_conn_id=self.akool_conn_id)
+        runner = self._build_runner(context, hook)
         config = hook.get_config()
-        # Sessions an earlier (SIGKILLed) try of this task instance left open: closed before opening new ones.
-        ledger = SessionLedger.for_context(context, self.log)
-        self._carried = close_left_by_earlier_tries(ledger, config, self.akool_conn_id, self.log)
-        if self._carried:
-            context["ti"].xcom_push(key=ORPHANS_KEY, value=list(self._carried))
-        progress.track(ledger, self._carried)
-        # Built now, used only by on_kill: closing must not depend on the (maybe busy) event loop.
-        self._kill_client = AkoolClient(
-            dataclasses.replace(config, max_attempts=3, timeout=10.0, max_retry_time=20.0, max_retry_wait=2.0)
-        )
+        self._close_earlier_tries(context, runner.book, config)
+        self._kill_client = self._client_for_on_kill(config)
         self._runner = runner
         previous = install_sigterm(self)
         try:
             result = run_coroutine(self._run(runner, config))
         except RetellingFailedError as exc:
-            self._report_failure(context, exc.result)
-            cause = exc.__cause__
-            if isinstance(cause, account_error_types()):  # wrong key, no permission, no credit
-                message = account_error_message(self.akool_conn_id, type(cause).__name__, str(cause))
-                raise AirflowFailException(f"{self.task_id}: retelling failed: {message}") from None
-            # Akool refused the request itself (unknown avatar, bad voice, ...): no retry.
-            final = isinstance(cause, _final_errors())
-            error_cls = AirflowFailException if final else AirflowException
-            raise error_cls(f"{self.task_id}: retelling failed: {exc}") from None
+            self._report_failure(context, runner.book, exc.result)
+            raise self._failure(exc) from None
         except asyncio.CancelledError:
-            self._report_failure(context, runner.result)
+            self._report_failure(context, runner.book, runner.result)
             left = runner.open_session_ids
             state = f"session(s) {', '.join(left)} may still be open" if left else "every session it opened was closed"
             raise AirflowException(f"{self.task_id}: killed; {state}") from None
         finally:
             restore_sigterm(previous)
-            progress.save_ledger()
+            runner.book.save()
             self._runner = None
             with contextlib.suppress(Exception):
                 self._kill_client.close()
-        self._push_orphans(context, result)
-        # Success: no later try reads the store; what is left in it is in XCom (session_ids, orphan_candidates).
-        ledger.finish()
+        self._push_orphans(context, runner.book)
+        # Success: no later try reads the ledger; what is left in it is in XCom (session_ids, orphan_candidates).
+        runner.book.finish()
+        return self._summarise(result)
+
+    @staticmethod
+    def _client_for_on_kill(config: ClientConfig) -> AkoolClient:
+        """Built before the run, used only by on_kill: closing must not depend on the (maybe busy) event loop."""
+        from airflow_provider_akool.client import AkoolClient
+
+        return AkoolClient(
+            dataclasses.replace(config, max_attempts=3, timeout=10.0, max_retry_time=20.0, max_retry_wait=2.0)
+        )
+
+    def _failure(self, exc: RetellingFailedError) -> AirflowException:
+        """The Airflow exception for a failed run: no retry when a retry cannot fix the cause."""
+        from airflow_provider_akool.client.errors import ACCOUNT_ERRORS
+        from airflow_provider_akool.fail_fast import account_error_message
+
+        cause = exc.__cause__
+        if isinstance(cause, ACCOUNT_ERRORS):  # wrong key, no permission, no credit
+            message = account_error_message(self.akool_conn_id, type(cause).__name__, str(cause))
+            return AirflowFailException(f"{self.task_id}: retelling failed: {message}")
+        # Akool refused the request itself (unknown avatar, bad voice, ...): no retry.
+        error_cls = AirflowFailException if isinstance(cause, _final_errors()) else AirflowException
+        return error_cls(f"{self.task_id}: retelling failed: {exc}")
+
+    def _summarise(self, result: RetellingResult) -> dict[str, Any]:
+        """Log the totals and return the transcript manifest."""
         manifest: dict[str, Any] = result.to_manifest()
         totals = manifest["totals"]
         self.log.info(
@@ -319,41 +340,47 @@ class AkoolRetellingSessionOperator(BaseOperator):
         finally:
             self._loop = self._main = None
 
-    def _report_failure(self, context: Context, result: RetellingResult) -> None:
+    def _report_failure(self, context: Context, book: SessionBook, result: RetellingResult) -> None:
         ti = context["ti"]
         manifest = result.to_manifest()
         with contextlib.suppress(Exception):
             ti.xcom_push(key=TRANSCRIPT_KEY, value=manifest)
-        self._push_orphans(context, result)
+        self._push_orphans(context, book)
         for segment in manifest["segments"]:
             if segment["status"] != "spoken":
                 self.log.info("Segment %s: %s %s", segment["id"], segment["status"], segment["error"] or "")
 
-    def _push_orphans(self, context: Context, result: RetellingResult) -> None:
+    def _push_orphans(self, context: Context, book: SessionBook) -> None:
         """Hand sessions a lost create may have opened to the sweeper (on success too: they are still open)."""
-        if result.orphan_candidates:
+        if book.candidates:
             self.log.warning(
                 "A lost create response left possible orphan session(s) %s; pushed as %r for the sweeper",
-                result.orphan_candidates, ORPHANS_KEY,
+                book.candidates, ORPHANS_KEY,
             )
             with contextlib.suppress(Exception):  # keeps the earlier tries' unconfirmed ids, pushed at start
-                context["ti"].xcom_push(key=ORPHANS_KEY, value=[*self._carried, *result.orphan_candidates])
+                context["ti"].xcom_push(key=ORPHANS_KEY, value=book.orphan_ids)
 
     # -- kill ----------------------------------------------------------------------------------
 
     def on_kill(self) -> None:
         """Close every open session now (blocking, bounded), then cancel the run (it closes again, idempotently)."""
+        from airflow_provider_akool.sessions.close import close_session
+
         runner, client = self._runner, self._kill_client
         if runner is None:
             return
         for session_id in runner.open_session_ids:
             if client is None:
                 break
-            try:
-                outcome = client.close_session(session_id)
-                self.log.warning("on_kill: closed session %s (already closed: %s)", session_id, outcome.already_closed)
+            try:  # one confirmed attempt: the run's own close retries once it is cancelled
+                outcome = close_session(client, session_id, attempts=1, fatal=())
             except Exception as exc:
                 self.log.error("on_kill: closing session %s failed: %s", session_id, exc)
+                continue
+            if outcome.closed:
+                self.log.warning("on_kill: closed session %s (already closed: %s)", session_id, outcome.already_closed)
+            else:
+                self.log.error("on_kill: closing session %s failed: %s", session_id, outcome.error)
         loop, main = self._loop, self._main
         if loop is not None and main is not None and not main.done():
             with contextlib.suppress(RuntimeError):  # loop already closed

@@ -9,16 +9,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
+from airflow_provider_akool.sessions.keys import PRIOR_RUN_SWEEP_KEYS, SWEEP_KEYS, SWEEP_REPORT_KEY
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-# XCom keys AkoolRetellingSessionOperator pushes (kept literal here: no import of the operator module).
-DEFAULT_XCOM_KEYS = ("session_ids", "orphan_candidates")
-# What is read from EARLIER runs by default: only the sessions they opened themselves. Orphan candidates
-# may be another caller's sessions (a lost create could not be attributed); closing them a run later
-# could end another DAG's live session, so they stay the job of their own run's sweeper.
-PRIOR_RUN_XCOM_KEYS = ("session_ids",)
+# The XCom keys the session operator pushes, read by default from this run and from earlier runs.
+DEFAULT_XCOM_KEYS = SWEEP_KEYS
+PRIOR_RUN_XCOM_KEYS = PRIOR_RUN_SWEEP_KEYS
 
 
 def _flatten(values: Any) -> list[str]:
@@ -165,7 +163,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_akool.fail_fast import fail_fast_on_account_errors
         from airflow_provider_akool.hooks.akool import AkoolHook
-        from airflow_provider_akool.streaming.sweep import sweep_open_sessions
+        from airflow_provider_akool.sessions.sweep import sweep_open_sessions
 
         dag = context.get("dag")
         if self.include_prior_runs and getattr(dag, "max_active_runs", 1) != 1:
@@ -192,13 +190,13 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
             "Sweep done: %d open considered, %d closed, %d would close, %d skipped, %d failed",
             report.considered, len(report.closed), len(report.would_close), len(report.skipped), len(report.failed),
         )
-        result = report.to_dict()
+        result: dict[str, Any] = report.to_dict()
         result["known"] = None if wanted is None else len(wanted)
         result["not_open"] = None if wanted is None else len(wanted) - report.considered
         if wanted:
             self.log.info("%d known session id(s) are not open (closed already, or ended)", result["not_open"])
         if report.failed:
-            context["ti"].xcom_push(key="sweep_report", value=result)
+            context["ti"].xcom_push(key=SWEEP_REPORT_KEY, value=result)
             raise AirflowException(f"could not close {len(report.failed)} session(s): "
                                    + ", ".join(e["session_id"] for e in report.failed))
         return result

@@ -8,8 +8,10 @@ ack, then speaks segments while they fit (``conversation``). The run learns the 
 from its audio events (``speech.RateMeter``): timeouts, the rollover check and the size of the
 next session all use it (``rollover``). A segment cut short is spoken again, whole, in a new
 session. Whatever happens - failure, timeout, cancellation of the task - each session is closed in
-``finally`` with retries and confirmed (``lifecycle``); a session that a create attempt given up
-on opened later is closed too, or recorded in ``result.orphan_candidates``.
+``finally`` with retries and confirmed (``sessions.close``); a session that a create attempt given
+up on opened later is closed too, or recorded as a candidate (``sessions.opening``). What is open
+and unclosed is kept in one :class:`~airflow_provider_akool.sessions.book.SessionBook`
+(``runner.book``), which ``result.orphan_candidates`` is fed from.
 
 Everything is validated in the constructor, before any remote call. Airflow-free::
 
@@ -34,9 +36,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_akool.client.errors import AkoolAmbiguousCreateError
 from airflow_provider_akool.client.models import CreateSessionRequest
 from airflow_provider_akool.client.models.common import build_request
+from airflow_provider_akool.sessions.book import SessionBook
+from airflow_provider_akool.sessions.close import aclose_session
+from airflow_provider_akool.sessions.drive import SYSTEM_CLOCK, Clock
+from airflow_provider_akool.sessions.opening import CreateWatch
 from airflow_provider_akool.streaming.conversation import CUT, Conversation
 from airflow_provider_akool.streaming.errors import StreamingError
-from airflow_provider_akool.streaming.lifecycle import CreateWatch, close_session
 from airflow_provider_akool.streaming.planning import (
     SessionPlan,
     check_session_budget,
@@ -126,15 +131,19 @@ class RetellingRunner:
         scripts: Sequence[str | Mapping[str, Any]],
         *,
         observer: RetellingObserver | None = None,
+        book: SessionBook | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        session_clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = s = settings.checked()
         self.segments = normalise_scripts(scripts)
         self._observer: RetellingObserver = observer or NullObserver()
         self._clock = clock
         self._monotonic = monotonic
-        self._open: dict[str, None] = {}
+        self._session_clock = session_clock  # the lifecycle's waits: lost-create poll, close backoff
+        #: The sessions this run opened and has not confirmed closed, and its orphan candidates.
+        self.book = book if book is not None else SessionBook()
         self.rollover = Rollover(
             policy=s.duration_policy,
             speed=s.speed,
@@ -171,7 +180,7 @@ class RetellingRunner:
     @property
     def open_session_ids(self) -> list[str]:
         """Sessions created and not yet confirmed closed (what to close if the task is killed)."""
-        return list(self._open)
+        return self.book.open_ids
 
     def _create_body(self, duration: int) -> dict[str, Any]:
         s = self.settings
@@ -281,10 +290,10 @@ class RetellingRunner:
         self._queue = deque(fitted)
 
     def _add_orphans(self, session_ids: list[str]) -> None:
-        new = [i for i in session_ids if i not in self.result.orphan_candidates]
+        new = self.book.add_candidates(session_ids)
         if new:
             log.warning("Possible orphan session(s) %s left by lost session creates; for the sweeper", new)
-            self.result.orphan_candidates.extend(new)
+        self.result.orphan_candidates = list(self.book.candidates)
 
     def _abandon(self, error: str) -> None:
         self.result.error = self.result.error or error
@@ -299,7 +308,7 @@ class RetellingRunner:
     async def _run_session(self, client: AsyncAkoolClient, index: int, duration: int, opened_for: str) -> str:
         session_record = SessionRecord(index, duration, [], opened_for=opened_for)
         self.result.sessions.append(session_record)
-        watch = CreateWatch(client)  # a create attempt given up on may still open a session
+        watch = CreateWatch(client, self._session_clock)  # a create attempt given up on may still open a session
         started = self._monotonic()
         self.rollover.opened(duration)  # counts toward the caps even if the create fails after applying
         try:
@@ -309,10 +318,10 @@ class RetellingRunner:
             raise
         session_record.session_id = session.id
         session_record.opened_at = self._clock()
-        self._open[session.id] = None
+        self.book.session_opened(session.id)  # in the ledger before it is used: a killed try's next closes it
         count = max(len(self.plans), index + 1)
-        log.info("Opened session %s (%d, for %s, duration %d s, %d segment(s) left)",
-                 session.id, index + 1, opened_for, duration, len(self._queue))
+        log.info("Opened session %s (%d/%d, for %s, duration %d s, %d segment(s) left)",
+                 session.id, index + 1, count, opened_for, duration, len(self._queue))
         conversation = Conversation(
             settings=self.settings,
             rollover=self.rollover,
@@ -346,11 +355,13 @@ class RetellingRunner:
         finally:
             self._evidence_in_run = conversation.evidence_in_run
             session_record.segment_ids = _spoken_in(self.result.segments, session.id)
-            outcome = await close_session(client, session.id, attempts=self.settings.close_attempts)
+            outcome = await aclose_session(
+                client, session.id, attempts=self.settings.close_attempts, clock=self._session_clock
+            )
             session_record.closed_at = self._clock()
             session_record.close = outcome.to_dict()
             if outcome.closed:
-                self._open.pop(session.id, None)
+                self.book.session_closed(session.id)
                 log.info("Closed session %s (attempts %d, status %s)", session.id, outcome.attempts,
                          outcome.confirmed_status)
             else:

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_akool.client import AkoolClient, AkoolNotFoundError, AsyncAkoolClient, ClientConfig
 from airflow_provider_akool.client.auth import TOKENS
+from airflow_provider_akool.sessions.opening import open_session
 from airflow_provider_akool.sim.runner import SimServer
 
 OFFICIAL = "dvp_Tristan_cloth2_1080P"
@@ -100,7 +101,8 @@ def workload(client: AkoolClient, n_avatars: int, n_sessions: int) -> list[str]:
         client.get_avatar(f"faulty{i}")
     opened = []
     for _ in range(n_sessions):
-        session = client.create_session(avatar_id=OFFICIAL, duration=60, mode_type=1, stream_type="sim")
+        # Opened as the provider opens sessions: a create whose response is lost is reconciled.
+        session = open_session(client, avatar_id=OFFICIAL, duration=60, mode_type=1, stream_type="sim")
         opened.append(session.id)
         client.get_session(session.id)
         client.close_session(session.id)

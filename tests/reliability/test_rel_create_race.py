@@ -7,7 +7,7 @@ that session stays open, unknown to anyone, until its ``duration`` ends (pre-cha
 Requests that a server handles after the client timed out are ordinary (queues, proxies), and Akool
 answers nothing that would let the client match them later.
 
-Fixed in the client (``client/reconcile.py``): an ambiguous attempt stays pending after the retry
+Fixed in ``sessions/reconcile.py``: an ambiguous attempt stays pending after the retry
 succeeds; a bounded poll (``timeout + lost_create_grace`` after it was sent) and a last look when
 the runner closes its session find the late session. Seconds after the attempt a lone new session
 may as well be a sibling task's, so it is reported as an orphan candidate (XCom), and the DAG's
@@ -22,7 +22,11 @@ from __future__ import annotations
 import pytest
 from rel_support import AVATAR, set_akool_conn
 
-from airflow_provider_akool.client import AkoolClient, ClientConfig, PendingCreates
+from airflow_provider_akool.client import AkoolClient, ClientConfig
+from airflow_provider_akool.sessions import reconcile
+from airflow_provider_akool.sessions.drive import run_sync
+from airflow_provider_akool.sessions.opening import open_session
+from airflow_provider_akool.sessions.reconcile import PendingCreates
 from airflow_provider_akool.sim.runner import SimServer
 
 CREATE = "/api/open/v4/liveAvatar/session/create"
@@ -45,13 +49,13 @@ def test_a_create_that_lands_after_the_timeout_is_found_and_reported() -> None:
         )
         pending = PendingCreates()
         with AkoolClient(config) as client:
-            session = client.create_session(
-                avatar_id=AVATAR, duration=600, stream_type="sim", mode_type=1, pending=pending
+            session = open_session(
+                client, avatar_id=AVATAR, duration=600, stream_type="sim", mode_type=1, pending=pending
             )
             creates = [r for r in sim.requests() if r["path"] == CREATE]
             assert [r["fault"] for r in creates] == ["stall", None], "the scenario: first create stalled"
             assert pending.unresolved == 1, "the stalled create had not landed when the client re-listed"
-            client.settle_session_creates(pending)  # the bounded poll
+            run_sync(client, reconcile.settle(client, pending))  # the bounded poll
             client.close_session(session.id)
         state = sim.state()
     late = sorted(set(state["open_sessions"]) - {session.id})

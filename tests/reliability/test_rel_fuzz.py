@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_akool.client import AkoolClient, AkoolError, AsyncAkoolClient, ClientConfig
 from airflow_provider_akool.client.auth import TOKENS
+from airflow_provider_akool.sessions.opening import aopen_session, open_session
 from airflow_provider_akool.streaming.assembly import ChatAssembler
 from airflow_provider_akool.streaming.protocol import ChatMessage, UnknownMessage, _Model, decode
 from airflow_provider_akool.streaming.speaker import Speaker, SpeakerTimings
@@ -217,6 +218,7 @@ SYNC_OPERATIONS: dict[str, Callable[[AkoolClient], Any]] = {
     "get_avatar_record": lambda c: c.get_avatar_record("rec1"),
     "create_avatar": lambda c: c.create_avatar(url="https://h.example/v.mp4", avatar_id="abc1", name="n"),
     "create_session": lambda c: c.create_session(avatar_id="dvp", duration=60, stream_type="sim", mode_type=1),
+    "open_session": lambda c: open_session(c, avatar_id="dvp", duration=60, stream_type="sim", mode_type=1),
     "get_session": lambda c: c.get_session("s1"),
     "close_session": lambda c: c.close_session("s1"),
     "list_sessions": lambda c: c.list_sessions(status=2),
@@ -274,6 +276,7 @@ def test_every_sync_operation_returns_or_raises_a_typed_error(data: st.DataObjec
 
 ASYNC_OPERATIONS: dict[str, Callable[[AsyncAkoolClient], Any]] = {
     "create_session": lambda c: c.create_session(avatar_id="dvp", duration=60, stream_type="sim", mode_type=1),
+    "open_session": lambda c: aopen_session(c, {"avatar_id": "dvp", "duration": 60, "stream_type": "sim"}),
     "get_session": lambda c: c.get_session("s1"),
     "close_session": lambda c: c.close_session("s1"),
     "get_avatar": lambda c: c.get_avatar("dvp_Tristan_cloth2_1080P"),
@@ -307,7 +310,8 @@ MALFORMED_SUCCESS = [
     ("get_avatar", {"code": 1000, "data": []}),  # TypeError: 'list' object is not a mapping
     ("create_avatar", {"code": 1000, "data": "x"}),  # TypeError
     ("get_avatar_record", {"code": 1000, "data": [1]}),  # pydantic ValidationError
-    ("create_session", {"code": 1000, "data": {"_id": 5}}),  # ValidationError (lists, then create)
+    ("create_session", {"code": 1000, "data": {"_id": 5}}),  # ValidationError
+    ("open_session", {"code": 1000, "data": {"_id": 5}}),  # ValidationError (lists, then create)
     ("get_session", {"code": 1000, "data": {}}),  # ValidationError: _id missing
     ("list_sessions", {"code": 1000, "data": {"result": [{}]}}),  # ValidationError
     ("list_languages", {"code": 1000, "data": {"lang_list": 5}}),  # TypeError: int is not iterable

@@ -16,9 +16,10 @@ from session_support import AVATAR, RecordingTI, session_of, set_sim_connection
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
 from airflow_provider_akool.client import AkoolClient, AkoolTransientError, ClientConfig
 from airflow_provider_akool.operators import _session_ledger
-from airflow_provider_akool.operators._session_ledger import LEDGER_KEY, VARIABLE_PREFIX, SessionLedger
+from airflow_provider_akool.operators._session_ledger import LEDGER_KEY, VARIABLE_PREFIX, ledger_for_context
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sessions.ledger import SessionLedger
 from airflow_provider_akool.sim.runner import SimServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -116,14 +117,14 @@ def test_the_next_try_closes_what_a_killed_try_left_before_opening_its_own(sim: 
 def test_earlier_ids_that_cannot_be_checked_go_to_the_sweeper_and_stay_recorded(
     sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_akool.streaming import sweep
+    from airflow_provider_akool.sessions import ledger as session_ledger
 
     orphan = open_session(sim)
 
     def unreachable(*args: Any, **kwargs: Any) -> Any:
         raise AkoolTransientError("session list unreachable", http_status=503)
 
-    monkeypatch.setattr(sweep, "sweep_open_sessions", unreachable)
+    monkeypatch.setattr(session_ledger, "sweep_open_sessions", unreachable)
     store = FakeStateStore([orphan])
     ti = RecordingTI()
     manifest = retell(store, ti)
@@ -262,20 +263,20 @@ def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeyp
     monkeypatch.setattr(FakeVariable, "values", {})
     log = logging.getLogger("test")
 
-    first = SessionLedger.for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    first = ledger_for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
     first.save(["s1", "s2"])
     [key] = FakeVariable.values
     assert key.startswith(VARIABLE_PREFIX) and len(key) < 250
     assert "retelling_dag.retell[0]" in str(FakeVariable.descriptions[key]), "readable in the Variables list"
 
-    retry = SessionLedger.for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    retry = ledger_for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
     assert retry.load() == ["s1", "s2"], "the same task instance finds them"
-    other = SessionLedger.for_context({"ti": IdentityTI(1)}, log)  # type: ignore[arg-type]
+    other = ledger_for_context({"ti": IdentityTI(1)}, log)  # type: ignore[arg-type]
     assert other.load() == [], "another map index has its own entry"
     retry.save([])
     assert FakeVariable.values == {}, "deleted once every id is closed"
 
-    ledger = SessionLedger.for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    ledger = ledger_for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
     assert ledger.load() == []
     ledger.save(["s4"])
     ledger.finish()
@@ -372,16 +373,21 @@ def test_an_account_error_while_closing_fails_the_sweeper_without_retry(
     sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_akool.client import AkoolAuthError
-    from airflow_provider_akool.streaming.sweep import sweep_open_sessions
+    from airflow_provider_akool.client.calls import Call
+    from airflow_provider_akool.sessions.sweep import sweep_open_sessions
 
     orphan = open_session(sim)
     closes: list[str] = []
 
-    def revoked(self: AkoolClient, session_id: str) -> Any:
-        closes.append(session_id)
+    send = AkoolClient.send
+
+    def revoked(self: AkoolClient, call: Call) -> Any:
+        if call.name != "session.close":
+            return send(self, call)
+        closes.append((call.json or {})["id"])
         raise AkoolAuthError("key revoked", code=1101, endpoint=CLOSE)
 
-    monkeypatch.setattr(AkoolClient, "close_session", revoked)
+    monkeypatch.setattr(AkoolClient, "send", revoked)
     with sim_client(sim) as client, pytest.raises(AkoolAuthError):
         sweep_open_sessions(client, only_ids=[orphan])
     assert closes == [orphan], "not retried: the account is the problem"

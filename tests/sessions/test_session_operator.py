@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
+from polling import wait_until
 from session_support import AVATAR, RecordingTI, api_calls, session_of, set_sim_connection
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
@@ -143,15 +143,12 @@ def test_on_kill_closes_the_open_session(akool_sim_factory: Any, monkeypatch: py
     worker.start()
     assert ti.pushed_event.wait(10), "no session id pushed"
     session_id = ti.xcom("session_id")
-    while not session_of(sim, session_id)["segments"]:  # the avatar is speaking
-        time.sleep(0.02)
+    assert wait_until(lambda: session_of(sim, session_id)["segments"], 10), "the avatar is speaking"
 
-    killed_at = time.monotonic()
     op.on_kill()
     assert session_of(sim, session_id)["closed_at"] is not None, "on_kill itself closed the session"
     worker.join(10)
-    assert not worker.is_alive()
-    assert time.monotonic() - killed_at < 5
+    assert not worker.is_alive(), "the run stopped once killed"
     assert len(errors) == 1 and isinstance(errors[0], AirflowException)
     assert "killed" in str(errors[0])
     assert sim.state()["open_sessions"] == []

@@ -11,8 +11,8 @@ from airflow_provider_akool._compat import AirflowException
 from airflow_provider_akool.client import AkoolClient, ClientConfig
 from airflow_provider_akool.client.models import Session
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sessions.sweep import session_created_at
 from airflow_provider_akool.sim.runner import SimServer
-from airflow_provider_akool.streaming.sweep import session_created_at
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,14 +10,14 @@ close it, since a sibling task may have opened it: the DAG's sweeper closes the 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock, SteppedClock
 
-from airflow_provider_akool.client import AsyncAkoolClient, ClientConfig, PendingCreates
-from airflow_provider_akool.client.models import CloseResult, Session
-from airflow_provider_akool.streaming.lifecycle import CreateWatch
+from airflow_provider_akool.client import AkoolTransientError, AsyncAkoolClient, ClientConfig
+from airflow_provider_akool.client.calls import Call, Reply
+from airflow_provider_akool.sessions.opening import CreateWatch
 from airflow_provider_akool.streaming.runner import RetellingRunner, RetellingSettings
 
 pytest.importorskip("fastapi")
@@ -58,87 +58,79 @@ async def test_the_runner_reports_a_session_that_landed_after_the_poll_window(ak
     assert result.orphan_candidates == [late], "found by the look at close and reported"
 
 
-class StubClient:
-    """A create whose first attempt was ambiguous, and a bounded poll that would take a while."""
+class StubAkool:
+    """Akool's session endpoints for one create: the first attempt times out after it may have
+    applied, the retry opens ``ours``; ``x1`` (another caller's, or the lost one's) appears with it."""
+
+    is_async = True
 
     def __init__(self) -> None:
-        self.calls: list[str] = []
+        self.config = ClientConfig(base_url="https://akool.test", api_key="key-0123456789", timeout=2.0,
+                                   lost_create_grace=3.0)
+        self.open: list[str] = []
+        self.closed: list[str] = []
+        self.creates = 0
+        self.poll_error: Exception | None = None
+        self.lists_after_create = 0
+        self.detail_read = asyncio.Event()
 
-    async def create_session(self, *, pending: PendingCreates, **body: Any) -> Session:
-        pending.start(5.0)
-        pending.before = frozenset()
-        pending.attempt_failed(time.monotonic())
-        return Session.model_validate({"_id": "ours", "status": 1})
-
-    async def settle_session_creates(self, pending: PendingCreates) -> PendingCreates:
-        self.calls.append("settle")
-        await asyncio.sleep(pending.seconds_left())
-        return pending
-
-    async def recheck_session_creates(self, pending: PendingCreates) -> PendingCreates:
-        self.calls.append("recheck")
-        pending.candidates.append("x1")
-        return pending
+    async def send(self, call: Call) -> Reply:
+        if call.name == "session.create":
+            self.creates += 1
+            if self.creates == 1:
+                raise AkoolTransientError("timed out", endpoint="session.create")
+            self.open += ["ours", "x1"]
+            return {"code": 1000, "data": {"_id": "ours", "status": 1}}
+        if call.name == "session.list":
+            if self.creates > 1:
+                self.lists_after_create += 1
+                if self.poll_error is not None and self.lists_after_create == 1:
+                    raise self.poll_error
+            ids = self.open if call.params and call.params.get("status") == 2 else []
+            return {"code": 1000, "data": {"count": len(ids), "result": [{"_id": i, "status": 2} for i in ids]}}
+        if call.name == "session.close":
+            session_id = (call.json or {})["id"]
+            self.closed.append(session_id)
+            self.open.remove(session_id)
+            return {"code": 1000}
+        if call.name == "session.detail":
+            self.detail_read.set()
+            return {"code": 1000, "data": {"_id": (call.params or {})["id"], "status": 3}}
+        raise AssertionError(f"unexpected call {call.name}")
 
 
 async def test_a_cancelled_run_stops_the_poll_and_looks_once() -> None:
-    client = StubClient()
-    watch = CreateWatch(client)  # type: ignore[arg-type]
+    client, clock = StubAkool(), SteppedClock()
+    watch = CreateWatch(client, clock.clock)  # type: ignore[arg-type]
     assert (await watch.open({"avatar_id": AVATAR})).id == "ours"
-    await asyncio.sleep(0)
-    started = time.monotonic()
-    assert await watch.finish(wait=False) == ["x1"]
-    assert time.monotonic() - started < 1.0, "did not wait for the poll window"
-    assert client.calls == ["settle", "recheck"]
-
-
-class PollingStubClient(StubClient):
-    """The bounded poll finds a candidate, then keeps polling; closing the runner's session works."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.closed = asyncio.Event()
-
-    async def settle_session_creates(self, pending: PendingCreates) -> PendingCreates:
-        self.calls.append("settle")
-        pending.candidates.append("x1")
-        await asyncio.sleep(pending.seconds_left())
-        return pending
-
-    async def close_session(self, session_id: str) -> Any:
-        self.calls.append(f"close {session_id}")
-        return CloseResult(session_id=session_id)
-
-    async def get_session(self, session_id: str) -> Session:
-        self.closed.set()
-        return Session.model_validate({"_id": session_id, "status": 3})
+    await asyncio.sleep(0)  # the bounded poll is now waiting for its first look
+    assert await watch.finish(wait=False) == ["x1"], "found by the one last look"
+    assert clock.now == 1000.0, "did not wait for the poll window"
+    assert client.closed == [] and client.lists_after_create == 2, "one look: status 1 and 2"
 
 
 async def test_a_cancellation_while_waiting_for_the_poll_keeps_the_candidates_it_found() -> None:
-    client = PollingStubClient()
-    runner = RetellingRunner(RetellingSettings(avatar_id=AVATAR, stream_type="sim"), ["Hello there."])
-
-    async def converse(*args: Any) -> None:
-        return None
-
-    runner._converse = converse  # type: ignore[method-assign]
+    client, clock = StubAkool(), SteppedClock()
+    runner = RetellingRunner(
+        RetellingSettings(avatar_id=AVATAR, stream_type="sim"), ["Hello there."], session_clock=clock.clock
+    )
     task = asyncio.ensure_future(runner.run(client))  # type: ignore[arg-type]
-    await asyncio.wait_for(client.closed.wait(), timeout=5)
+    await asyncio.wait_for(clock.sleeping.wait(), timeout=5)  # the bounded poll waits for its first look
+    clock.advance(1.0)  # one poll interval: the poll finds x1, then waits again
+    await asyncio.wait_for(client.detail_read.wait(), timeout=5)  # the runner's session is closed
     await asyncio.sleep(0.05)  # the runner now waits for the poll (its window is 5 s)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert sorted(client.calls) == ["close ours", "settle"]
+    assert client.closed == ["ours"] and client.open == ["x1"], "ours closed, the candidate left to the sweeper"
     assert runner.result.orphan_candidates == ["x1"], "found before the cancellation, still reported"
+    assert runner.book.candidates == ["x1"] and runner.open_session_ids == []
 
 
 async def test_a_failed_poll_is_logged_when_the_watch_finishes(caplog: pytest.LogCaptureFixture) -> None:
-    class FailingPoll(StubClient):
-        async def settle_session_creates(self, pending: PendingCreates) -> PendingCreates:
-            raise RuntimeError("poll broke")
-
-    client = FailingPoll()
-    watch = CreateWatch(client)  # type: ignore[arg-type]
+    client, clock = StubAkool(), FakeClock()
+    client.poll_error = RuntimeError("poll broke")
+    watch = CreateWatch(client, clock.clock)  # type: ignore[arg-type]
     await watch.open({"avatar_id": AVATAR})
     await asyncio.sleep(0.01)  # the poll has failed by now
     assert await watch.finish() == ["x1"], "the look at close still runs"

@@ -1,30 +1,31 @@
 """Closing a session: confirmed by the close reply (1000, 1216, 1219), never by a status alone.
 
-Both drivers of the shared close-and-confirm steps are exercised with the same scripts: the async
-one the runner uses (``lifecycle.close_session``) and the blocking one of the stale-session sweeper
-(``sweep.sweep_open_sessions``). A script lists what Akool answers to each close and detail call.
+The close-and-confirm steps are written once (``sessions/close.py``); both of their drivers run
+the same scripts here: the async one the runner uses (``aclose_session``, which finishes despite a
+cancellation) and the blocking one of the stale-session sweeper (``sweep_open_sessions``). A script
+lists what Akool answers to each close and detail call; the tests assert the outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 
+from airflow_provider_akool.client.calls import Call, Reply
 from airflow_provider_akool.client.errors import AkoolAuthError, AkoolError, AkoolTransientError, error_for_code
-from airflow_provider_akool.client.models import CloseResult, Page, Session
-from airflow_provider_akool.streaming.lifecycle import CloseOutcome, close_session
-from airflow_provider_akool.streaming.sweep import sweep_open_sessions
+from airflow_provider_akool.sessions.close import CloseOutcome, aclose_session
+from airflow_provider_akool.sessions.sweep import sweep_open_sessions
 
 SID = "sess-1"
-CLOSED = CloseResult(session_id=SID)  # code 1000
-ALREADY = CloseResult(session_id=SID, already_closed=True)  # 1216 / 1219, as the client reports them
+CLOSED: Reply = {"code": 1000, "msg": "OK"}
+ALREADY: Reply = {"code": 1216, "msg": "session not found"}  # or 1219: both mean closed already
 
 
-def status(value: int) -> Session:
-    return Session.model_validate({"_id": SID, "status": value})
+def status(value: int) -> Reply:
+    return {"code": 1000, "msg": "OK", "data": {"_id": SID, "status": value}}
 
 
 def failing(code: int | None = None) -> AkoolError:
@@ -34,60 +35,53 @@ def failing(code: int | None = None) -> AkoolError:
 
 
 class Script:
-    """Answers close/detail calls from two lists; records the calls made."""
+    """Akool's answers to close and detail calls, in order (the last one repeats)."""
 
     def __init__(self, closes: list[Any], details: list[Any] | None = None) -> None:
         self.closes = list(closes)
         self.details = list(details or [])
-        self.calls: list[str] = []
+        self.detail_reads = 0
 
-    def answer(self, kind: str) -> Any:
-        self.calls.append(kind)
-        queue = self.closes if kind == "close" else self.details
-        reply = queue.pop(0) if len(queue) > 1 else queue[0]  # the last answer repeats
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-
-class AsyncScripted:
-    def __init__(self, script: Script) -> None:
-        self.script = script
-
-    async def close_session(self, session_id: str) -> CloseResult:
-        return self.script.answer("close")  # type: ignore[no-any-return]
-
-    async def get_session(self, session_id: str) -> Session:
-        return self.script.answer("detail")  # type: ignore[no-any-return]
+    def reply(self, call: Call) -> Reply:
+        if call.name == "session.list":  # one open session, listed under status 2
+            found = [{"_id": SID, "status": 2}] if call.params and call.params.get("status") == 2 else []
+            return {"code": 1000, "msg": "OK", "data": {"count": len(found), "result": found}}
+        if call.name == "session.detail":
+            self.detail_reads += 1
+        queue = self.closes if call.name == "session.close" else self.details
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return dict(answer)
 
 
-class SyncScripted:
-    """Enough of AkoolClient for the sweeper: one open session, then the scripted close."""
+class SyncAkool:
+    is_async = False
 
     def __init__(self, script: Script) -> None:
         self.script = script
 
-    def list_sessions(self, page: int = 1, size: int = 100, status: int | None = None) -> Page[Session]:
-        found = [Session.model_validate({"_id": SID, "status": 2})] if status == 2 else []
-        return Page[Session](count=len(found), result=found)
+    def send(self, call: Call) -> Reply:
+        return self.script.reply(call)
 
-    def paginate(self, list_page: Callable[..., Page[Session]], /, **filters: Any) -> list[Session]:
-        return list(list_page(**filters).result)
 
-    def close_session(self, session_id: str) -> CloseResult:
-        return self.script.answer("close")  # type: ignore[no-any-return]
+class AsyncAkool:
+    is_async = True
 
-    def get_session(self, session_id: str) -> Session:
-        return self.script.answer("detail")  # type: ignore[no-any-return]
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    async def send(self, call: Call) -> Reply:
+        return self.script.reply(call)
 
 
 def run_async(script: Script, attempts: int = 3) -> CloseOutcome:
-    client = AsyncScripted(script)
-    return asyncio.run(close_session(client, SID, attempts=attempts, backoff=0))  # type: ignore[arg-type]
+    client = AsyncAkool(script)
+    return asyncio.run(aclose_session(client, SID, attempts=attempts, backoff=0))  # type: ignore[arg-type]
 
 
 def run_sweep(script: Script, attempts: int = 3) -> dict[str, Any]:
-    report = sweep_open_sessions(SyncScripted(script), attempts=attempts, backoff=0)  # type: ignore[arg-type]
+    report = sweep_open_sessions(SyncAkool(script), attempts=attempts, backoff=0)  # type: ignore[arg-type]
     return report.to_dict()
 
 
@@ -98,6 +92,7 @@ def closed_by(driver: str, script: Script, attempts: int = 3) -> bool:
     if driver == "runner":
         return run_async(script, attempts).closed
     report = run_sweep(script, attempts)
+    assert report["considered"] == 1
     return bool(report["closed"])
 
 
@@ -105,36 +100,30 @@ def closed_by(driver: str, script: Script, attempts: int = 3) -> bool:
 def test_a_failed_close_is_not_confirmed_by_status_3(driver: str) -> None:
     script = Script([failing()], [status(3)])
     assert not closed_by(driver, script)
-    assert script.calls == ["close", "close", "close"], "retried; the detail alone proves nothing"
+    assert script.detail_reads == 0, "after a failed close the detail proves nothing; it is not read"
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_a_failed_close_then_a_1000_reply_is_confirmed(driver: str) -> None:
-    script = Script([failing(1218), CLOSED], [status(3)])
-    assert closed_by(driver, script)
-    assert script.calls == ["close", "close", "detail"]
+    assert closed_by(driver, Script([failing(1218), CLOSED], [status(3)]))
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("open_status", [1, 2])
 def test_a_session_still_open_after_a_1000_reply_is_closed_again(driver: str, open_status: int) -> None:
-    script = Script([CLOSED], [status(open_status), status(3)])
-    assert closed_by(driver, script)
-    assert script.calls == ["close", "detail", "close", "detail"]
+    assert closed_by(driver, Script([CLOSED], [status(open_status), status(3)]))
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_still_open_after_every_attempt_is_a_failure(driver: str) -> None:
-    script = Script([CLOSED], [status(2)])
-    assert not closed_by(driver, script, attempts=2)
-    assert script.calls == ["close", "detail", "close", "detail"]
+    assert not closed_by(driver, Script([CLOSED], [status(2)]), attempts=2)
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_1216_or_1219_is_confirmation_without_a_detail(driver: str) -> None:
     script = Script([ALREADY], [status(2)])  # the detail would contradict it; it is not read
     assert closed_by(driver, script)
-    assert script.calls == ["close"]
+    assert script.detail_reads == 0
 
 
 def test_the_runner_outcome_says_how_the_close_was_confirmed() -> None:
@@ -145,15 +134,16 @@ def test_the_runner_outcome_says_how_the_close_was_confirmed() -> None:
     failed = run_async(Script([failing()], [status(3)]), attempts=2)
     assert (failed.closed, failed.attempts, failed.confirmed_status) == (False, 2, None)
     assert failed.error is not None and "close failed" in failed.error
+    still_open = run_async(Script([CLOSED], [status(2)]), attempts=2)
+    assert (still_open.closed, still_open.attempts) == (False, 2)
+    assert still_open.error is not None and "still reported open (status 2)" in still_open.error
     assert failed.to_dict().keys() == {"closed", "already_closed", "attempts", "confirmed_status", "error"}
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("code", [1216, 1219])
 def test_a_1000_reply_is_confirmed_when_the_detail_says_gone_or_closed(driver: str, code: int) -> None:
-    script = Script([CLOSED], [failing(code)])
-    assert closed_by(driver, script)
-    assert script.calls == ["close", "detail"]
+    assert closed_by(driver, Script([CLOSED], [failing(code)]))
 
 
 def test_a_1000_reply_whose_detail_fails_is_closed_with_a_note() -> None:
@@ -163,10 +153,10 @@ def test_a_1000_reply_whose_detail_fails_is_closed_with_a_note() -> None:
 
 
 def test_the_sweeper_stops_at_an_account_error() -> None:
-    script = Script([failing(1101)])
+    script = Script([failing(1101), CLOSED])  # a second attempt would succeed: it is not made
     with pytest.raises(AkoolAuthError):
         run_sweep(script)
-    assert script.calls == ["close"]
+    assert len(script.closes) == 1, "no second close after an account error"
 
 
 def test_a_failed_sweep_close_reports_the_reason() -> None:
@@ -175,20 +165,30 @@ def test_a_failed_sweep_close_reports_the_reason() -> None:
     assert "close failed" in report["failed"][0]["reason"]
 
 
+def test_the_sweeper_backs_off_between_attempts_doubling() -> None:
+    clock = FakeClock()
+    client = SyncAkool(Script([failing()], [status(3)]))
+    report = sweep_open_sessions(client, attempts=3, backoff=0.5, clock=clock.clock)  # type: ignore[arg-type]
+    assert report.failed and clock.slept == [0.5, 1.0]
+
+
 async def test_a_cancellation_does_not_stop_the_runner_close() -> None:
     gate = asyncio.Event()
     script = Script([CLOSED], [status(3)])
 
-    class Slow(AsyncScripted):
-        async def close_session(self, session_id: str) -> CloseResult:
-            if not gate.is_set():
+    class Slow(AsyncAkool):
+        async def send(self, call: Call) -> Reply:
+            if call.name == "session.close" and not gate.is_set():
                 gate.set()
                 await asyncio.sleep(10)  # cancelled here: this attempt counts as failed
-            return await super().close_session(session_id)
+            return await super().send(call)
 
-    task = asyncio.ensure_future(close_session(Slow(script), SID, attempts=3, backoff=0))  # type: ignore[arg-type]
+    clock = FakeClock()
+    task = asyncio.ensure_future(
+        aclose_session(Slow(script), SID, attempts=3, backoff=1.0, clock=clock.clock)  # type: ignore[arg-type]
+    )
     await gate.wait()
     task.cancel()
     outcome = await task
     assert outcome.closed and outcome.cancelled and outcome.attempts == 2
-    assert script.calls == ["close", "detail"]
+    assert clock.slept == [1.0], "the backoff after the interrupted attempt is slept through, not skipped"

@@ -26,21 +26,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from airflow_provider_akool.client.calls import Call, Pause, Reply, Steps
-from airflow_provider_akool.client.config import ClientConfig
+from airflow_provider_akool.client.calls import Pause, Steps
 from airflow_provider_akool.client.errors import (
     AkoolAmbiguousCreateError,
     AkoolError,
     AkoolRequestError,
     AkoolTransientError,
 )
-from airflow_provider_akool.client.models import CloseResult
+from airflow_provider_akool.client.models import CreateSessionRequest, Session
+from airflow_provider_akool.client.operations import AkoolOperations
+from airflow_provider_akool.sessions.listing import open_sessions
 
-__all__ = ["PendingCreates", "create_attempts", "recheck", "settle"]
+__all__ = ["PendingCreates", "create", "recheck", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +50,13 @@ MIN_POLL_SECONDS = 0.05
 MAX_POLL_SECONDS = 5.0
 
 
-class SessionOps(Protocol):
-    """What the reconciliation needs from :class:`AkoolOperations`."""
-
-    config: ClientConfig
-
-    def _open_session_ids(self) -> Steps[set[str]]: ...
-
-    def _close(self, session_id: str) -> Steps[CloseResult]: ...
-
-
 @dataclass
 class PendingCreates:
     """What one ``create_session`` call may still have opened, and what was done about it.
 
-    Pass a fresh instance as ``create_session(..., pending=...)`` to keep it after the call
-    returns or raises; ``settle_session_creates`` and ``recheck_session_creates`` then look for what it may have opened.
+    Pass a fresh instance to ``open_session(..., pending=...)`` to keep it after the call returns or
+    raises; :func:`settle` and :func:`recheck` then look for what it may have opened. ``clock`` is
+    the monotonic clock the poll window is measured with.
     ``unresolved`` counts ambiguous attempts whose session was not closed by the look right after
     a failed attempt (later looks cannot attribute a session, so they never lower it);
     ``candidates`` are the new unknown sessions seen since; ``leftovers`` are the ids to hand to the
@@ -80,15 +71,16 @@ class PendingCreates:
     closed: list[str] = field(default_factory=list)
     unclosed: list[str] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     def start(self, window: float) -> None:
         """Claim this record for one create call that keeps looking ``window`` seconds after an attempt."""
         if self.window or self.before is not None:
-            raise AkoolRequestError("a PendingCreates serves one create_session call; pass a new one")
+            raise AkoolRequestError("a PendingCreates serves one session create; pass a new one")
         self.window = window
 
     def attempt_failed(self, sent_at: float) -> None:
-        """An attempt sent at ``sent_at`` (``time.monotonic()``) failed and may have applied."""
+        """An attempt sent at ``sent_at`` (by ``clock``) failed and may have applied."""
         self.unresolved += 1
         self.last_sent = sent_at
 
@@ -96,7 +88,7 @@ class PendingCreates:
         """Seconds until the bounded poll stops (0 when nothing is pending)."""
         if not self.unresolved or self.last_sent is None:
             return 0.0
-        return max(0.0, self.last_sent + self.window - time.monotonic())
+        return max(0.0, self.last_sent + self.window - self.clock())
 
     def attribute(self, open_ids: Iterable[str], *, may_close: bool) -> str | None:
         """Apply the rule to a listing: the id to close, or None (new unknowns become candidates).
@@ -125,19 +117,20 @@ class PendingCreates:
         return list(dict.fromkeys([*self.candidates, *self.unclosed]))
 
 
-def create_attempts(ops: SessionOps, create: Call, pending: PendingCreates) -> Steps[Reply]:
-    """Send ``create`` up to ``max_attempts`` times; return the reply of the attempt that succeeded.
+def create(ops: AkoolOperations, request: CreateSessionRequest, pending: PendingCreates) -> Steps[Session]:
+    """Send the create up to ``max_attempts`` times; return the session of the attempt that succeeded.
 
-    An attempt that may have applied is followed by a listing and the rule; several unknown new
-    sessions raise :class:`AkoolAmbiguousCreateError` (as they would at any later look).
+    The open sessions are listed before the first attempt. An attempt that may have applied is
+    followed by a listing and the rule; several unknown new sessions raise
+    :class:`AkoolAmbiguousCreateError` (as they would at any later look).
     """
     pending.start(ops.config.timeout + ops.config.lost_create_grace)
-    pending.before = frozenset((yield from ops._open_session_ids()))
+    pending.before = frozenset((yield from open_sessions(ops)))
     attempts = ops.config.max_attempts
     for attempt in range(1, attempts + 1):
-        sent_at = time.monotonic()
+        sent_at = pending.clock()
         try:
-            return (yield create)
+            session = yield from AkoolOperations.create_session.steps(ops, request)
         except AkoolTransientError as exc:
             if not exc.maybe_applied:
                 raise
@@ -147,7 +140,7 @@ def create_attempts(ops: SessionOps, create: Call, pending: PendingCreates) -> S
                 raise AkoolAmbiguousCreateError(
                     "session create response was lost and several new sessions appeared meanwhile; "
                     "not closing sessions that may belong to other callers",
-                    endpoint=create.name,
+                    endpoint="session.create",
                     candidates=list(pending.candidates),
                 ) from None
             if attempt == attempts:
@@ -161,10 +154,13 @@ def create_attempts(ops: SessionOps, create: Call, pending: PendingCreates) -> S
                     exc,
                     pending.window,
                 )
+        else:
+            pending.ours = session.id
+            return session
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def settle(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
+def settle(ops: AkoolOperations, pending: PendingCreates) -> Steps[PendingCreates]:
     """Poll until the window after the last ambiguous attempt is over, recording candidates.
 
     No call when nothing is pending (no ambiguous attempt, or its session was closed at once).
@@ -177,7 +173,7 @@ def settle(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
     return pending
 
 
-def recheck(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
+def recheck(ops: AkoolOperations, pending: PendingCreates) -> Steps[PendingCreates]:
     """Look once for sessions the ambiguous attempts may have opened; failures are logged, not raised."""
     if pending.unresolved:
         try:
@@ -187,14 +183,14 @@ def recheck(ops: SessionOps, pending: PendingCreates) -> Steps[PendingCreates]:
     return pending
 
 
-def _look(ops: SessionOps, pending: PendingCreates, *, may_close: bool) -> Steps[None]:
-    lost = pending.attribute((yield from ops._open_session_ids()), may_close=may_close)
+def _look(ops: AkoolOperations, pending: PendingCreates, *, may_close: bool) -> Steps[None]:
+    lost = pending.attribute((yield from open_sessions(ops)), may_close=may_close)
     if lost is None:
         return
     log.warning("Session %s was opened by a session create whose response was lost; closing it", lost)
     pending.unresolved -= 1
     try:
-        yield from ops._close(lost)
+        yield from AkoolOperations.close_session.steps(ops, lost)
     except AkoolError as exc:
         log.error("Closing session %s failed (%s); left to the stale-session sweeper", lost, exc)
         pending.unclosed.append(lost)

@@ -9,31 +9,25 @@ session whose age cannot be told is skipped (reported), never closed on a guess.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_akool.client.errors import (
-    AkoolAuthError,
-    AkoolError,
-    AkoolPermissionError,
-    AkoolQuotaError,
-)
-from airflow_provider_akool.client.models.sessions import OPEN_SESSION_STATUSES
-from airflow_provider_akool.streaming.lifecycle import Backoff, CloseOutcome, CloseStep, close_steps
+from airflow_provider_akool.client.calls import Steps
+from airflow_provider_akool.client.errors import ACCOUNT_ERRORS
+from airflow_provider_akool.client.operations import AkoolOperations
+from airflow_provider_akool.sessions.close import close_and_confirm
+from airflow_provider_akool.sessions.drive import SYSTEM_CLOCK, Clock, run_sync
+from airflow_provider_akool.sessions.listing import open_sessions
 
 if TYPE_CHECKING:
     from airflow_provider_akool.client import AkoolClient
     from airflow_provider_akool.client.models import Session
 
-__all__ = ["SweepReport", "session_created_at", "sweep_open_sessions"]
+__all__ = ["SweepReport", "session_created_at", "sweep", "sweep_open_sessions"]
 
 log = logging.getLogger(__name__)
-
-# The account, not one session: no other close would do better (the caller fails fast).
-_ACCOUNT_ERRORS: tuple[type[AkoolError], ...] = (AkoolAuthError, AkoolPermissionError, AkoolQuotaError)
 
 # Field names a creation time might come under (none is documented; §2.4 SessionResponse).
 _TIME_FIELDS = ("create_time", "created_at", "createdAt", "create_at", "createTime", "start_time")
@@ -76,58 +70,22 @@ def session_created_at(session: Session) -> float | None:
     return None
 
 
-def _open_sessions(client: AkoolClient) -> dict[str, Session]:
-    found: dict[str, Session] = {}
-    for status in OPEN_SESSION_STATUSES:
-        for session in client.paginate(client.list_sessions, status=int(status)):
-            found.setdefault(session.id, session)
-    return found
-
-
-def _close(client: AkoolClient, session_id: str, attempts: int, backoff: float) -> CloseOutcome:
-    """Blocking driver of the shared close-and-confirm steps (``lifecycle.close_steps``)."""
-    steps = close_steps(session_id, attempts=attempts, backoff=backoff, fatal=_ACCOUNT_ERRORS)
-    reply: Any = None
-    failure: AkoolError | None = None
-    try:
-        while True:
-            step = steps.send(reply) if failure is None else steps.throw(failure)
-            reply, failure = None, None
-            if isinstance(step, Backoff):
-                time.sleep(step.seconds)
-                continue
-            call = client.close_session if step is CloseStep.CLOSE else client.get_session
-            try:
-                reply = call(session_id)
-            except AkoolError as exc:
-                failure = exc
-    except StopIteration as stop:
-        outcome: CloseOutcome = stop.value
-        return outcome
-
-
-def sweep_open_sessions(
-    client: AkoolClient,
+def sweep(
+    ops: AkoolOperations,
     *,
-    only_ids: Collection[str] | None = None,
-    older_than_seconds: float | None = None,
-    dry_run: bool = False,
-    attempts: int = 3,
-    backoff: float = 0.5,
-    now: Callable[[], float] = time.time,
-) -> SweepReport:
-    """Close open sessions, optionally only ``only_ids`` and only those older than a threshold.
-
-    ``only_ids`` None means every open session of the account; an empty collection means none.
-    A close counts only when confirmed (``lifecycle.close_steps``: by the close reply, not by a
-    status alone); each session gets ``attempts`` tries, ``backoff`` seconds apart, doubling.
-    An account-level error (wrong key, no permission, no credit) propagates, also during a close.
-    """
+    only_ids: Collection[str] | None,
+    older_than_seconds: float | None,
+    dry_run: bool,
+    attempts: int,
+    backoff: float,
+    now: Callable[[], float],
+) -> Steps[SweepReport]:
+    """The sweep as steps (see :func:`sweep_open_sessions`)."""
     report = SweepReport(dry_run=dry_run)
     wanted = None if only_ids is None else set(only_ids)
     if wanted is not None and not wanted:
         return report
-    sessions = _open_sessions(client)
+    sessions = yield from open_sessions(ops)
     for session_id, session in sessions.items():
         if wanted is not None and session_id not in wanted:
             continue
@@ -146,7 +104,9 @@ def sweep_open_sessions(
         if dry_run:
             report.would_close.append(entry)
             continue
-        outcome = _close(client, session_id, attempts, backoff)
+        outcome = yield from close_and_confirm(
+            ops, session_id, attempts=attempts, backoff=backoff, fatal=ACCOUNT_ERRORS
+        )
         if outcome.closed:
             report.closed.append(entry)
             log.info("Closed stale session %s (status %s)", session_id, session.status)
@@ -154,3 +114,32 @@ def sweep_open_sessions(
             report.failed.append({**entry, "reason": outcome.error})
             log.error("Could not close stale session %s: %s", session_id, outcome.error)
     return report
+
+
+def sweep_open_sessions(
+    client: AkoolClient,
+    *,
+    only_ids: Collection[str] | None = None,
+    older_than_seconds: float | None = None,
+    dry_run: bool = False,
+    attempts: int = 3,
+    backoff: float = 0.5,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SweepReport:
+    """Close open sessions, optionally only ``only_ids`` and only those older than a threshold.
+
+    ``only_ids`` None means every open session of the account; an empty collection means none.
+    A close counts only when confirmed (``close.close_and_confirm``: by the close reply, not by a
+    status alone); each session gets ``attempts`` tries, ``backoff`` seconds apart, doubling.
+    An account-level error (wrong key, no permission, no credit) propagates, also during a close.
+    """
+    steps = sweep(
+        client,
+        only_ids=only_ids,
+        older_than_seconds=older_than_seconds,
+        dry_run=dry_run,
+        attempts=attempts,
+        backoff=backoff,
+        now=clock.wall,
+    )
+    return run_sync(client, steps, clock)
