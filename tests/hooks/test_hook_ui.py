@@ -1,0 +1,79 @@
+"""What the hook shows a user in the UI: the Test button's message for a bad extra, and task logs
+free of masking noise for a ``sim`` connection while real secrets stay masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+from airflow_provider_akool.hooks.akool import AkoolHook
+
+BASE = "https://akool.test"
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "akool", **fields}))
+
+
+def test_test_button_error_for_a_bad_extra_names_the_field_not_the_temporary_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the API server's test route does it: the form's values under a random id, in an env var."""
+    from airflow.models.connection import Connection
+
+    transient_id = "Zq8RkT2w"
+    conn = Connection(
+        conn_id=transient_id, conn_type="akool", host=BASE, password="key-abcdef", extra=json.dumps({"timeout": "soon"})
+    )
+    monkeypatch.setenv(f"AIRFLOW_CONN_{transient_id.upper()}", conn.get_uri())
+    ok, message = conn.test_connection()
+    assert not ok
+    assert message == "Connection is misconfigured: extra field 'timeout' must be a number"
+    assert transient_id not in message
+
+
+def test_a_task_names_its_connection_for_a_bad_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, "akool_prod", host=BASE, password="key-abcdef", extra={"max_attempts": "many"})
+    with pytest.raises(ValueError, match=r"connection 'akool_prod': extra field 'max_attempts' must be a number"):
+        AkoolHook(akool_conn_id="akool_prod").get_config()
+
+
+def test_sim_stream_type_logs_no_masking_warning_and_secrets_stay_masked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow.sdk._shared.secrets_masker import redact
+    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+    # Airflow warns once per process: start from a process that has not warned yet.
+    monkeypatch.setattr(SecretsMasker, "_has_warned_short_secret", False)
+    set_conn(
+        monkeypatch,
+        "akool_sim_logs",
+        host="http://127.0.0.1:9",
+        password="sim-api-key-0042",
+        extra={"stream_type": "sim", "sim_time_scale": 20, "client_token": "tok-extra-secret-77"},
+    )
+    caplog.set_level(logging.WARNING)
+    hook = AkoolHook(akool_conn_id="akool_sim_logs")
+    assert hook.default_stream_type == "sim"
+    assert hook.get_config().api_key == "sim-api-key-0042"
+    assert "too short" not in caplog.text
+    line = redact("key sim-api-key-0042 token tok-extra-secret-77 over sim")
+    assert line == "key *** token *** over sim"
+
+
+def test_a_short_value_that_is_not_sim_still_gets_airflows_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the word ``sim`` is declared harmless; Airflow's check is otherwise untouched."""
+    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+    monkeypatch.setattr(SecretsMasker, "_has_warned_short_secret", False)
+    set_conn(monkeypatch, "akool_short", host=BASE, password="key-abcdef", extra={"note": "abc"})
+    caplog.set_level(logging.WARNING)
+    AkoolHook(akool_conn_id="akool_short").get_config()
+    assert "too short" in caplog.text
+    assert os.environ["AIRFLOW_CONN_AKOOL_SHORT"]  # the connection really was read from the env
