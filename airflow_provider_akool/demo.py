@@ -28,9 +28,9 @@ PREFIX = "akool-e2e"
 RUN_TIMEOUT = 300.0
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
 _DEFERRED = re.compile(r"\[DAG TEST\] running trigger in line")
-# A progress line the DAG logs through the task logger ("airflow.task"), as `airflow dags test` prints it:
-# "<time> [info     ] <message>   [airflow.task] loc=<file>:<line>".
-_PROGRESS = re.compile(r"^\S+ \[\w+\s*\] (.*?)\s+\[airflow\.task\](?: |$)")
+# A progress line an example DAG logs (logger "airflow.task.<dag_id>"), as `airflow dags test` prints it:
+# "<time> [info     ] <message>   [airflow.task.akool_end_to_end] loc=<file>:<line>".
+_PROGRESS = re.compile(r"^\S+ \[\w+\s*\] (.*?)\s+\[airflow\.task\.akool_\w+\](?: |$)")
 
 
 def _inputs(dags_folder: Path) -> tuple[list[str], list[str]]:

@@ -40,8 +40,9 @@ POLL_SECONDS = float(os.environ.get("AKOOL_AVATAR_POLL_SECONDS", "30"))
 CREATE_TASK = "create_avatar"
 # A create_avatar instance's label in the UI: its source URL (the label column holds 250 chars).
 URL_LABEL = "{{ task.video_url | truncate(200, true) }}"
-# Progress goes to the task log's visible part (print() lands in the collapsed "Post Execute" group).
-log = logging.getLogger("airflow.task")
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_avatars_from_videos")
 
 
 def _sample_urls() -> list[str]:

@@ -22,8 +22,9 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-# Progress goes to the task log's visible part (print() lands in the collapsed "Post Execute" group).
-log = logging.getLogger("airflow.task")
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_connection_check")
 
 
 @dag(

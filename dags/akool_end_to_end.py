@@ -64,8 +64,9 @@ PRIOR_SWEEP_TASK = "close_prior_sessions"
 # Labels of mapped instances in the UI (the label column holds 250 chars).
 URL_LABEL = "{{ task.video_url | truncate(200, true) }}"
 AVATAR_LABEL = "{{ task.avatar_id }}"
-# Progress goes to the task log's visible part (print() lands in the collapsed "Post Execute" group).
-log = logging.getLogger("airflow.task")
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_end_to_end")
 
 
 def _sample_urls() -> list[str]:

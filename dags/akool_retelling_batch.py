@@ -49,8 +49,9 @@ RETELL_TASK = "retell"
 PRIOR_SWEEP_TASK = "close_prior_sessions"
 # A retell instance's label in the UI: the ids of its batch's scripts (the label column holds 250).
 BATCH_LABEL = "{{ task.scripts | map(attribute='id') | join(', ') | truncate(120, true) }}"
-# Progress goes to the task log's visible part (print() lands in the collapsed "Post Execute" group).
-log = logging.getLogger("airflow.task")
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_retelling_batch")
 
 
 @dag(

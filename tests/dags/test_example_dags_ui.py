@@ -66,7 +66,7 @@ def test_batch_dag_runs_with_its_defaults_labels_batches_and_logs_progress(
     extra = {"stream_type": "sim", "sim_time_scale": sim.config.time_scale}
     conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
-    caplog.set_level(logging.INFO, logger="airflow.task")
+    caplog.set_level(logging.INFO, logger="airflow.task")  # the example DAGs log to its children
 
     run = dag_run("akool_retelling_batch")
     assert str(run.state) == "success", task_states("akool_retelling_batch", run.run_id)
@@ -76,7 +76,7 @@ def test_batch_dag_runs_with_its_defaults_labels_batches_and_logs_progress(
         ", ".join(script["id"] for script in batch) for batch in batches
     ]
     assert all(s["voice_id"] in (None, "") for s in sim.state()["sessions"]), "a voice was sent though none was set"
-    progress = [r.getMessage() for r in caplog.records if r.name == "airflow.task"]
+    progress = [r.getMessage() for r in caplog.records if r.name.startswith("airflow.task.")]
     total = sum(len(b) for b in batches)
     assert f"{total}/{total} script(s) spoken" in progress
 
