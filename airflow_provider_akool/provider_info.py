@@ -73,8 +73,10 @@ def get_provider_info() -> dict[str, Any]:
                             "RTC transport for sessions when an operator does not name one. sim is for "
                             "akool-sim only; trtc is not offered (no Python SDK)."
                         ),
+                        # Nullable (an existing connection without the extra stays valid), but None is
+                        # not offered: the select would show it as the literal text "null".
                         "schema": {
-                            "type": "string",
+                            "type": ["string", "null"],
                             "enum": FORM_STREAM_TYPES,
                             "default": FORM_STREAM_TYPES[0],
                             "values_display": {"sim": "sim (akool-sim only)"},
