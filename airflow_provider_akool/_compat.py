@@ -63,6 +63,33 @@ def has_task_state_store() -> bool:
     return hasattr(context, "TaskStateStoreAccessor")
 
 
+# Airflow's secrets maskers (the task SDK's, and core's in the API server), same path in 3.1-3.3.
+_MASKER_MODULES = (
+    "airflow.sdk._shared.secrets_masker.secrets_masker",
+    "airflow._shared.secrets_masker.secrets_masker",
+)
+
+
+def never_mask(*words: str) -> None:
+    """Declare ``words`` ordinary words to Airflow's secrets maskers, so they are passed over quietly.
+
+    Airflow masks every value of a connection's extra each time it fetches the connection, and warns
+    "Skipping masking for a secret as it's too short" for a short one before it looks at the key: a
+    harmless ``stream_type: sim`` put that warning in every task log. Its skip list is checked first.
+    Only short, public words belong here: they are never masked anyway, so nothing is unmasked.
+    """
+    import importlib
+
+    for name in _MASKER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        skip = getattr(module, "SECRETS_TO_SKIP_MASKING", None)
+        if isinstance(skip, set):
+            skip.update(word.lower() for word in words)
+
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -74,4 +101,5 @@ __all__ = [
     "amask_secret",
     "conf",
     "has_task_state_store",
+    "never_mask",
 ]

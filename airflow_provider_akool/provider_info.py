@@ -6,7 +6,10 @@ from typing import Any
 
 from airflow_provider_akool import __version__
 
-STREAM_TYPES = ["agora", "livekit", "trtc", "sim"]
+# What the connection form's stream_type select offers: the transports the provider can drive
+# (streaming/transports/factory.py SUPPORTED_STREAM_TYPES; ``trtc`` has no Python SDK and is refused).
+# The first one is the form's default, and the operator's when the extra is unset.
+FORM_STREAM_TYPES = ["agora", "livekit", "sim"]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -66,23 +69,35 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "stream_type": {
                         "label": "Default stream type",
-                        "description": "RTC transport for sessions when an operator does not say.",
-                        "schema": {"type": ["string", "null"], "enum": [*STREAM_TYPES, None]},
+                        "description": (
+                            "RTC transport for sessions when an operator does not name one. sim is for "
+                            "akool-sim only; trtc is not offered (no Python SDK)."
+                        ),
+                        # Nullable (an existing connection without the extra stays valid), but None is
+                        # not offered: the select would show it as the literal text "null".
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": FORM_STREAM_TYPES,
+                            "default": FORM_STREAM_TYPES[0],
+                            "values_display": {"sim": "sim (akool-sim only)"},
+                        },
                     },
+                    # Defaults shown in the form are the client's (client/config.py ClientConfig);
+                    # a field cleared to empty means the same default.
                     "timeout": {
                         "label": "Read timeout (s)",
                         "description": "Per-request read timeout in seconds.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
                     },
                     "connect_timeout": {
                         "label": "Connect timeout (s)",
                         "description": "TCP/TLS connect timeout in seconds.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 10},
                     },
                     "max_attempts": {
                         "label": "Max attempts",
                         "description": "Attempts per request for retryable failures (1 = no retry).",
-                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20},
+                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20, "default": 5},
                     },
                     "speech_rates": {
                         "label": "Speech rates per language",
@@ -95,7 +110,7 @@ def get_provider_info() -> dict[str, Any]:
                     "max_retry_wait": {
                         "label": "Max wait between attempts (s)",
                         "description": "Upper bound of one backoff sleep, including Retry-After.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
                     },
                 },
             }

@@ -22,13 +22,15 @@ import threading
 import time
 from pathlib import Path
 
-DEMO_MARK = "AKOOL-DEMO|"
 DAG_ID = "akool_end_to_end"
 BUCKET = "akool-demo"
 PREFIX = "akool-e2e"
 RUN_TIMEOUT = 300.0
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
 _DEFERRED = re.compile(r"\[DAG TEST\] running trigger in line")
+# A progress line an example DAG logs (logger "airflow.task.<dag_id>"), as `airflow dags test` prints it:
+# "<time> [info     ] <message>   [airflow.task.akool_end_to_end] loc=<file>:<line>".
+_PROGRESS = re.compile(r"^\S+ \[\w+\s*\] (.*?)\s+\[airflow\.task\.akool_\w+\](?: |$)")
 
 
 def _inputs(dags_folder: Path) -> tuple[list[str], list[str]]:
@@ -79,8 +81,8 @@ def _airflow(env: dict[str, str], *args: str, log: Path, echo: bool = False, tim
 
 
 def _echo(line: str, elapsed: float) -> None:
-    if DEMO_MARK in line:
-        print(f"  [{elapsed:5.1f}s]   " + line.split(DEMO_MARK, 1)[1].strip())
+    if progress := _PROGRESS.search(line):
+        print(f"  [{elapsed:5.1f}s]   " + progress.group(1).strip())
     elif match := _TASK_START.search(line):
         task_id, index = match.groups()
         print(f"  [{elapsed:5.1f}s] {task_id}{f'[{index}]' if index != '-1' else ''}")

@@ -1,17 +1,30 @@
 """Check an Akool connection and list what it can use: streaming avatars, voices, languages.
 
-Runs against real Akool or akool-sim alike; only the ``akool_default`` connection differs
-(override with the ``akool_conn_id`` param).
+**Needs** an Akool connection: `akool_default` unless the `akool_conn_id` param names another
+(API key as password; API base URL as host, empty for `https://openapi.akool.com`). No pool, no S3.
+
+**Does**
+
+1. `check_connection` makes the connection form's Test-button check (one cheap read) and fails
+   the run with its reason: a wrong key, an unreachable host, a URL that is not Akool's API.
+2. `list_catalog` logs the streaming avatars (with their state and voice), the streaming-capable
+   voices and the languages, and returns their ids.
+
+**Trigger** with the defaults, or name another connection in `akool_conn_id`. Runs against real
+Akool or akool-sim alike.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-DEMO_MARK = "AKOOL-DEMO|"
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_connection_check")
 
 
 @dag(
@@ -19,7 +32,10 @@ DEMO_MARK = "AKOOL-DEMO|"
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    params={"akool_conn_id": "akool_default"},
+    doc_md=__doc__,
+    params={
+        "akool_conn_id": Param("akool_default", type="string", minLength=1, description="Akool connection to check."),
+    },
     tags=["akool", "example"],
 )
 def akool_connection_check() -> None:
@@ -50,7 +66,7 @@ def akool_connection_check() -> None:
         lines += [f"  {v.voice_id:<32} {v.name or '-'} ({v.language or '?'})" for v in voices]
         lines.append(f"{len(languages)} language(s): " + ", ".join(lang.lang_code for lang in languages))
         for line in lines:
-            print(DEMO_MARK, line)
+            log.info("%s", line)
         return {
             "avatars": [a.avatar_id for a in avatars],
             "ready_avatars": [a.avatar_id for a in avatars if a.state == "ready"],

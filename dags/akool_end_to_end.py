@@ -1,34 +1,47 @@
 """The whole provider in one run: videos -> avatars -> scripted sessions -> S3 archive -> nothing left open.
 
-1. ``check_connections``: the Akool connection answers and the S3 bucket exists (fails early, with
+**Needs**
+
+- an Akool connection `akool_default` (or `akool_conn_id`): API key as password; its `stream_type`
+  extra picks the session transport (`sim` against akool-sim) unless the `stream_type` param
+  names one;
+- an AWS connection `aws_default` (or `aws_conn_id`) that can write to the bucket `s3_bucket`,
+  which must exist (default `$AKOOL_ARCHIVE_BUCKET` where the DAG is parsed, else
+  `akool-archive`); for a local S3 put its `endpoint_url` in the connection's extra;
+- the pool `akool_sessions` for the retelling sessions, created once under Admin > Pools or with
+  `airflow pools set akool_sessions 3 "Akool streaming sessions"` (`airflow dags test` ignores
+  pools);
+- a triggerer: avatar uploads wait there (`deferrable=True`).
+
+**Does**
+
+1. `check_connections`: the Akool connection answers and the S3 bucket exists (fails early, with
    the reason, before anything is paid for; transient faults are retried by the client, a wrong key
-   fails at once). ``close_prior_sessions``: closes any session an earlier run left open (a
-   retelling task killed with its worker: ``max_active_runs=1``, so no other run is speaking).
-2. ``create_avatar`` (mapped, one per video URL): uploads the video, or adopts the avatar an earlier
-   run created (ids derive from the task and the URL), and waits for it in the triggerer
-   (``deferrable=True``: the deployment needs a triggerer).
-3. ``retell`` (mapped, one per avatar): each avatar speaks its share of the scripts verbatim in its
-   own session, in the ``akool_sessions`` pool. The transport comes from the connection's
-   ``stream_type`` extra (``sim`` against akool-sim) unless the ``stream_type`` param names one.
-4. ``archive_avatars``: the avatars' preview videos and thumbnails (their URLs die after 7 days)
-   are copied to S3 with sha256 and a manifest; ``store_transcripts`` writes each session's
+   fails at once). `close_prior_sessions`: closes any session an earlier run left open (a
+   retelling task killed with its worker: `max_active_runs=1`, so no other run is speaking).
+2. `create_avatar`, one mapped instance per video URL (labelled with the URL): uploads the video,
+   or adopts the avatar an earlier run created (ids derive from the task and the URL), and waits
+   for it in the triggerer, polling every `avatar_poll_seconds`.
+3. `retell`, one mapped instance per ready avatar (labelled with the avatar id): each avatar speaks
+   its share of the scripts verbatim in its own session, in the `akool_sessions` pool.
+4. `archive_avatars`: the avatars' preview videos and thumbnails (their URLs die after 7 days)
+   are copied to S3 with sha256 and a manifest; `store_transcripts` writes each session's
    transcript to S3 as a JSON object, with a manifest in the same format.
-5. ``close_stale_sessions`` (``all_done``): closes any session of this run still open, whatever
-   failed before it; ``summarise`` (``all_done``) prints one line per avatar, session and archived
+5. `close_stale_sessions` (`all_done`): closes any session of this run still open, whatever
+   failed before it; `summarise` (`all_done`) logs one line per avatar, session and archived
    object and fails the run unless every step succeeded.
 
-Everything environment-specific is a param: ``akool_conn_id`` and ``aws_conn_id`` (pointing the DAG
-at real Akool and real S3 means changing those two connections), ``s3_bucket``, ``s3_prefix``, the
-inputs (``video_urls``, ``scripts_file``) and the waits (``avatar_poll_seconds``,
-``session_duration``; against a sped-up akool-sim give seconds rather than ``auto``, since real-time
-overheads grow by the time scale in simulated time). Create the pool once:
-``airflow pools set akool_sessions 3 "Akool streaming sessions"`` (``airflow dags test`` ignores
-pools). ``make demo`` runs this DAG against akool-sim and a local S3.
+**Trigger** with the defaults, or change the params: the inputs (`video_urls`, `scripts_file`),
+where things go (`s3_bucket`, `s3_prefix`, the two connection ids) and the waits
+(`avatar_poll_seconds`, `session_duration`; against a sped-up akool-sim give seconds rather than
+`auto`, since real-time overheads grow by the time scale in simulated time). `make demo` runs this
+DAG against akool-sim and a local S3.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -49,7 +62,12 @@ POOL = "akool_sessions"
 CREATE_TASK, RETELL_TASK, ARCHIVE_TASK = "create_avatar", "retell", "archive_avatars"
 TRANSCRIPTS_TASK, SWEEP_TASK = "store_transcripts", "close_stale_sessions"
 PRIOR_SWEEP_TASK = "close_prior_sessions"
-DEMO_MARK = "AKOOL-DEMO|"
+# Labels of mapped instances in the UI (the label column holds 250 chars).
+URL_LABEL = "{{ task.video_url | truncate(200, true) }}"
+AVATAR_LABEL = "{{ task.avatar_id }}"
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_end_to_end")
 
 
 def _sample_urls() -> list[str]:
@@ -82,6 +100,7 @@ def check_akool(conn_id: str) -> str:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    doc_md=__doc__,
     params={
         "akool_conn_id": Param("akool_default", type="string", minLength=1, description="Akool connection."),
         "aws_conn_id": Param("aws_default", type="string", minLength=1, description="AWS connection (S3Hook)."),
@@ -92,9 +111,13 @@ def check_akool(conn_id: str) -> str:
             description="Destination bucket (must exist).",
         ),
         "s3_prefix": Param("akool-e2e", type="string", minLength=1, description="First key segment(s)."),
-        "video_urls": Param(_sample_urls(), type="array", items={"type": "string"}, minItems=1),
+        "video_urls": Param(
+            _sample_urls(), type="array", items={"type": "string"}, minItems=1, description="Source video URLs."
+        ),
         "scripts_file": Param(str(SCRIPTS), type="string", minLength=1, description="JSON Lines: id, text."),
-        "stream_type": Param("", type="string", description="empty: the connection's stream_type extra"),
+        "stream_type": Param(
+            None, type=["null", "string"], description="agora, livekit or sim; empty: the connection's extra"
+        ),
         "language": Param("en", type="string"),
         "speed": Param(1.0, type="number", minimum=0.8, maximum=1.2),
         "session_duration": Param(
@@ -189,7 +212,7 @@ def akool_end_to_end() -> None:
         avatars = ti.xcom_pull(task_ids=CREATE_TASK, map_indexes=list(range(len(avatar_inputs))))
         for kwargs, record in zip(avatar_inputs, avatars, strict=True):
             if isinstance(record, dict) and record.get("status") == "ready":
-                print(DEMO_MARK, f"avatar  {record['avatar_id']}  ready  <- {kwargs['video_url']}")
+                log.info("avatar  %s  ready  <- %s", record["avatar_id"], kwargs["video_url"])
             else:
                 problems.append(f"avatar for {kwargs['video_url']} is not ready")
         manifests = ti.xcom_pull(task_ids=RETELL_TASK, map_indexes=list(range(len(sessions))))
@@ -198,8 +221,8 @@ def akool_end_to_end() -> None:
                 problems.append(f"retelling with {kwargs['avatar_id']} failed")
                 continue
             totals = manifest["totals"]
-            print(DEMO_MARK, f"retell  {kwargs['avatar_id']}  {totals['spoken']}/{totals['segments']} spoken "
-                             f"in session(s) {', '.join(manifest['session_ids'])}")
+            log.info("retell  %s  %d/%d spoken in session(s) %s", kwargs["avatar_id"], totals["spoken"],
+                     totals["segments"], ", ".join(manifest["session_ids"]))
             if manifest["status"] != "completed":
                 problems.append(f"retelling with {kwargs['avatar_id']}: {manifest['status']}")
         for task_id in (ARCHIVE_TASK, TRANSCRIPTS_TASK):
@@ -208,16 +231,16 @@ def akool_end_to_end() -> None:
                 problems.append(f"{task_id} did not finish")
                 continue
             counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
-            print(DEMO_MARK, f"{task_id}: {counts or 'nothing'}; manifest {summary['manifest_uri']}")
+            log.info("%s: %s; manifest %s", task_id, counts or "nothing", summary["manifest_uri"])
             if summary["counts"].get("failed"):
                 problems.append(f"{task_id}: {summary['counts']['failed']} failed")
         sweep = ti.xcom_pull(task_ids=SWEEP_TASK)
         if isinstance(sweep, dict):
-            print(DEMO_MARK, f"sweep: {len(sweep['closed'])} stale session(s) closed")
+            log.info("sweep: %d stale session(s) closed", len(sweep["closed"]))
         else:
             problems.append("the stale-session sweep did not finish")
         for problem in problems:
-            print(DEMO_MARK, f"PROBLEM: {problem}")
+            log.error("PROBLEM: %s", problem)
         if problems:  # the leaf task: raising here is what marks the run failed
             raise RuntimeError("; ".join(problems))
         return {"avatars": len(avatars), "sessions": len(sessions), "ok": True}
@@ -232,15 +255,18 @@ def akool_end_to_end() -> None:
         akool_conn_id="{{ params.akool_conn_id }}",
     )
     check_connections() >> close_prior >> avatar_inputs
-    created = AkoolCreateAvatarOperator.partial(task_id=CREATE_TASK, deferrable=True).expand_kwargs(avatar_inputs)
+    created = AkoolCreateAvatarOperator.partial(
+        task_id=CREATE_TASK, deferrable=True, map_index_template=URL_LABEL
+    ).expand_kwargs(avatar_inputs)
     sessions = session_kwargs(created.output)
     retell = AkoolRetellingSessionOperator.partial(
         task_id=RETELL_TASK,
         pool=POOL,
-        stream_type="{{ params.stream_type }}",
+        stream_type="{{ params.stream_type or '' }}",  # blank: the connection's stream_type extra
         language="{{ params.language }}",
         speed="{{ params.speed }}",
         duration="{{ params.session_duration }}",
+        map_index_template=AVATAR_LABEL,
     ).expand_kwargs(sessions)
     archive = AkoolArchiveToS3Operator(
         task_id=ARCHIVE_TASK,

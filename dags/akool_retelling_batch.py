@@ -1,29 +1,39 @@
 """Have a streaming avatar speak a batch of scripts verbatim, several sessions at a time, and leave none open.
 
-Scripts come from a JSON Lines file, one ``{"id": ..., "text": ...}`` object per line
-(``data/retelling_scripts.jsonl`` beside this file by default; ``scripts_file`` param to change).
-``plan_batches`` groups them into ``batches`` batches of similar speaking time, each small enough
-for one session (``session_minutes``, at most 60); one mapped ``AkoolRetellingSessionOperator``
-speaks each batch in its own session. The last task closes any session of this run that is still
-open, whatever happened before it (``trigger_rule="all_done"``); the first one closes any session an
-earlier run left open (its retelling task killed together with the worker, SIGKILL, so that no
-handler ran; ``max_active_runs=1``, so no other run is speaking meanwhile). It reads the earlier
-runs' ``session_ids`` only, never this run's (nor earlier runs' orphan candidates, which may be
-other callers' sessions), and does nothing in a backfill run.
+**Needs**
 
-Concurrency: the mapped session tasks run in the Airflow pool ``akool_sessions``; its slot count
-is the number of sessions open at once. Create it before the first run, e.g.
-``airflow pools set akool_sessions 10 "Akool streaming sessions"``. A scheduler leaves tasks of a
-missing pool queued forever; ``airflow dags test`` runs tasks one at a time and does not look at
-pools at all.
+- an Akool connection `akool_default`: API key as password; its `stream_type` extra picks the
+  transport (`sim` against akool-sim);
+- the pool `akool_sessions`: its slots are the sessions open at once. Create it before the first
+  run, under Admin > Pools or with `airflow pools set akool_sessions 10 "Akool streaming sessions"`
+  (`airflow dags test` ignores pools);
+- the scripts: a JSON Lines file, one `{"id": ..., "text": ...}` object per line
+  (`data/retelling_scripts.jsonl` beside this file unless the `scripts_file` param names another).
 
-Runs against real Akool or akool-sim alike; only the ``akool_default`` connection differs (its
-``stream_type`` extra picks the transport: ``sim`` for akool-sim).
+**Does**
+
+1. `close_prior_sessions` closes any session an earlier run left open (its retelling task killed
+   together with the worker, SIGKILL, so that no handler ran). It reads earlier runs'
+   `session_ids` only, never this run's (nor earlier runs' orphan candidates, which may be other
+   callers' sessions), and does nothing in a backfill; `max_active_runs=1`, so no other run is
+   speaking meanwhile.
+2. `load_scripts` reads and checks the file; `plan_batches` groups the scripts into at least
+   `batches` batches of similar speaking time, each small enough for one session of
+   `session_minutes` (at most 60).
+3. `retell`, one mapped instance per batch (labelled with its script ids), speaks the batch in its
+   own session in the pool, and closes the session whatever happens.
+4. `close_stale_sessions` (runs whatever failed before it) closes any session of this run still
+   open; `summarise` logs one line per batch and fails the run unless every script was spoken.
+
+**Trigger** with the defaults (the sample scripts, avatar `dvp_Tristan_cloth2_1080P` with its own
+voice), or change the params in the trigger form; an empty `voice_id` means the avatar's default
+voice. Runs against real Akool or akool-sim alike; only the `akool_default` connection differs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +47,11 @@ SAMPLE = Path(__file__).with_name("data") / "retelling_scripts.jsonl"
 POOL = "akool_sessions"
 RETELL_TASK = "retell"
 PRIOR_SWEEP_TASK = "close_prior_sessions"
-DEMO_MARK = "AKOOL-DEMO|"
+# A retell instance's label in the UI: the ids of its batch's scripts (the label column holds 250).
+BATCH_LABEL = "{{ task.scripts | map(attribute='id') | join(', ') | truncate(120, true) }}"
+# Progress goes to the visible part of the task log through the task logger (a child named after the
+# DAG); print() output would land in the collapsed "Post Execute" group.
+log = logging.getLogger("airflow.task.akool_retelling_batch")
 
 
 @dag(
@@ -46,11 +60,12 @@ DEMO_MARK = "AKOOL-DEMO|"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    doc_md=__doc__,
     params={
-        "scripts_file": Param(str(SAMPLE), type="string", minLength=1),
-        "avatar_id": Param("dvp_Tristan_cloth2_1080P", type="string", minLength=1),
-        "voice_id": Param("", type="string", description="empty: the avatar's default voice"),
-        "language": Param("en", type="string"),
+        "scripts_file": Param(str(SAMPLE), type="string", minLength=1, description="JSON Lines: id, text."),
+        "avatar_id": Param("dvp_Tristan_cloth2_1080P", type="string", minLength=1, description="Streaming avatar."),
+        "voice_id": Param(None, type=["null", "string"], description="Voice id; empty: the avatar's default voice."),
+        "language": Param("en", type="string", description="Language code of the scripts."),
         "speed": Param(1.0, type="number", minimum=0.8, maximum=1.2),
         "duration": Param("auto", type=["string", "integer"], description='"auto" or seconds (<= 3600)'),
         "batches": Param(4, type="integer", minimum=1, description="at least this many sessions"),
@@ -90,7 +105,7 @@ def akool_retelling_batch() -> None:
             session_seconds=int(params["session_minutes"]) * 60,
         )
         for number, batch in enumerate(batches, start=1):
-            print(DEMO_MARK, f"batch {number}: {len(batch)} script(s): {', '.join(s.id for s in batch)}")
+            log.info("batch %d: %d script(s): %s", number, len(batch), ", ".join(s.id for s in batch))
         return [[s.to_dict() for s in batch] for batch in batches]
 
     @task(trigger_rule="all_done")
@@ -104,12 +119,12 @@ def akool_retelling_batch() -> None:
             if isinstance(manifest, dict):
                 totals = manifest["totals"]
                 spoken += totals["spoken"]
-                print(DEMO_MARK, f"batch {index + 1}: {totals['spoken']}/{totals['segments']} spoken, "
-                      f"sessions {', '.join(manifest['session_ids'])}")
+                log.info("batch %d: %d/%d spoken, sessions %s", index + 1, totals["spoken"], totals["segments"],
+                         ", ".join(manifest["session_ids"]))
             else:
-                print(DEMO_MARK, f"batch {index + 1}: failed")
+                log.error("batch %d: failed", index + 1)
         total = sum(len(b) for b in batches)
-        print(DEMO_MARK, f"{spoken}/{total} script(s) spoken")
+        log.info("%d/%d script(s) spoken", spoken, total)
         if spoken < total:  # a leaf task: this is what marks the run failed
             raise RuntimeError(f"only {spoken} of {total} script(s) were spoken; see the retell task logs")
         return {"spoken": spoken, "scripts": total}
@@ -128,10 +143,11 @@ def akool_retelling_batch() -> None:
         task_id=RETELL_TASK,
         pool=POOL,
         avatar_id="{{ params.avatar_id }}",
-        voice_id="{{ params.voice_id }}",
+        voice_id="{{ params.voice_id or '' }}",  # blank: the avatar's default voice
         language="{{ params.language }}",
         speed="{{ params.speed }}",
         duration="{{ params.duration }}",
+        map_index_template=BATCH_LABEL,
     ).expand(scripts=batches)
     sweep = AkoolCloseStaleSessionsOperator(
         task_id="close_stale_sessions",

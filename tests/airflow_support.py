@@ -73,3 +73,14 @@ def xcom_value(dag_id: str, run_id: str, task_id: str, key: str = "return_value"
         )
         assert row is not None, f"no XCom {key!r} from {task_id!r}"
         return XComModel.deserialize_value(row)
+
+
+def map_labels(dag_id: str, run_id: str, task_id: str) -> list[str | None]:
+    """The label the UI shows for each mapped instance of ``task_id`` (its map index when no
+    ``map_index_template`` was rendered), in map-index order."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).all()
+        return [ti.rendered_map_index for ti in sorted(rows, key=lambda ti: ti.map_index)]

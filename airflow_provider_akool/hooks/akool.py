@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_akool._compat import never_mask
 from airflow_provider_akool.client.config import DEFAULT_BASE_URL, ClientConfig
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from airflow_provider_akool.client import AkoolClient, AsyncAkoolClient
+
+# The stream type akool-sim accepts: too short to be a secret, and a warning in every task log otherwise.
+never_mask("sim")
 
 # Triggers of one triggerer share one async client (pool + token) per connection and event loop.
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncAkoolClient]] = (
@@ -31,6 +35,15 @@ _CLIENT_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, as
 def _extras(conn: Connection) -> dict[str, Any]:
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
     return dict(extra or {})
+
+
+class ConnectionExtraError(ValueError):
+    """An extra field of the connection cannot be used; names the connection and the field."""
+
+    def __init__(self, conn_id: str | None, field: str, problem: str) -> None:
+        super().__init__(f"connection {conn_id!r}: extra field {field!r} {problem}")
+        self.field = field
+        self.problem = problem
 
 
 def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
@@ -55,7 +68,7 @@ def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
             try:
                 numeric[key] = cast(extra[key])
             except (TypeError, ValueError):
-                raise ValueError(f"connection {conn.conn_id!r}: extra field {key!r} must be a number") from None
+                raise ConnectionExtraError(conn.conn_id, key, "must be a number") from None
     login = (conn.login or "").strip() or None
     return ClientConfig(
         base_url=host or DEFAULT_BASE_URL,
@@ -106,20 +119,23 @@ class AkoolHook(BaseHook):
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import IntegerField, StringField
-        from wtforms.validators import Optional
+        from wtforms.validators import Optional, any_of
 
         from airflow_provider_akool.provider_info import get_provider_info
 
         fields = get_provider_info()["connection-types"][0]["conn-fields"]
         widgets: dict[str, Any] = {}
         for name, spec in fields.items():
-            types = spec["schema"]["type"]
-            field_class = IntegerField if "integer" in types else StringField
-            widgets[name] = field_class(
+            schema = spec["schema"]
+            is_integer = "integer" in schema["type"]
+            validators = [Optional(), *([any_of(schema["enum"])] if "enum" in schema else [])]
+            default = schema.get("default")
+            widgets[name] = (IntegerField if is_integer else StringField)(
                 lazy_gettext(spec["label"]),
                 widget=BS3TextFieldWidget(),
-                validators=[Optional()],
+                validators=validators,
                 description=spec["description"],
+                default=default if default is None or is_integer else str(default),
             )
         return widgets
 
@@ -195,6 +211,10 @@ class AkoolHook(BaseHook):
 
         try:
             config = dataclasses.replace(self.get_config(), max_attempts=1, timeout=15.0, connect_timeout=5.0)
+        except ConnectionExtraError as exc:
+            # No connection id: the UI's Test button tests a copy stored under a random id, and the
+            # user knows which connection they are testing.
+            return False, f"Connection is misconfigured: extra field {exc.field!r} {exc.problem}"
         except Exception as exc:
             return False, f"Connection is misconfigured: {exc}"
         try:

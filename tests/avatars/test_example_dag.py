@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from airflow_support import dag_run, task_states, xcom_value
+from airflow_support import dag_run, map_labels, task_states, xcom_value
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -37,6 +37,8 @@ def test_example_dag_succeeds_and_reruns_without_duplicates(akool_sim: SimServer
     assert [f["url"] for f in summary["failed"]] == failing
     for record in summary["ready"]:
         assert record["created_at"] and record["expires_at"] and record["url"]
+    # The Map Index column of the UI names each instance by its source video, not 0..n-1.
+    assert map_labels(DAG_ID, first.run_id, "create_avatar") == urls
 
     second = dag_run(DAG_ID)
     assert str(second.state) == "success", task_states(DAG_ID, second.run_id)

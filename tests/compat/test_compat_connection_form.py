@@ -64,3 +64,26 @@ def test_extra_fields_are_offered() -> None:
     declared = set(get_provider_info()["connection-types"][0]["conn-fields"])
     offered = set(akool_form()["extra_fields"] or {})
     assert declared <= offered, f"missing from the connection form: {sorted(declared - offered)}"
+
+
+def test_stream_type_select_offers_only_transports_the_provider_can_drive() -> None:
+    """No "null" entry and no ``trtc`` (refused before any session); preselected: the transport the
+    session operator falls back to when the extra is unset."""
+    from airflow_provider_akool.streaming.transports.factory import SUPPORTED_STREAM_TYPES
+
+    field = akool_form()["extra_fields"]["stream_type"]
+    assert field["schema"]["enum"] == list(SUPPORTED_STREAM_TYPES)
+    assert field["value"] == "agora"
+
+
+def test_numeric_extras_show_the_defaults_the_client_uses() -> None:
+    import dataclasses
+
+    from airflow_provider_akool.client.config import ClientConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(ClientConfig)}
+    fields = akool_form()["extra_fields"]
+    for name in ("timeout", "connect_timeout", "max_attempts", "max_retry_wait"):
+        shown = fields[name]["value"]
+        assert shown is not None, f"{name}: the form shows no default"
+        assert float(shown) == defaults[name], name

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow_support import dag_run, load_dag, task_states, xcom_value
+from airflow_support import dag_run, load_dag, map_labels, task_states, xcom_value
 
 from airflow_provider_akool.sim.runner import SimServer
 from akool_demo.report import collect
@@ -77,6 +77,10 @@ def test_e2e_dag_runs_against_the_sim_and_s3_and_leaves_nothing_open(
     assert summary == {"avatars": 3, "sessions": 3, "ok": True}
     sweep = xcom_value(DAG_ID, run.run_id, "close_stale_sessions")
     assert sweep["closed"] == [] and sweep["failed"] == []
+    # The UI's Map Index column: each avatar by its source video, each session task by its avatar.
+    assert map_labels(DAG_ID, run.run_id, "create_avatar") == urls
+    sessions = xcom_value(DAG_ID, run.run_id, "session_kwargs")
+    assert map_labels(DAG_ID, run.run_id, "retell") == [s["avatar_id"] for s in sessions]
     stored = xcom_value(DAG_ID, run.run_id, "store_transcripts")
     assert sorted(o["session_id"] for o in stored["objects"]) == sorted(s["session_id"] for s in report.sessions)
     # The connection ids came from params: akool_default and aws_default do not exist in this test.
