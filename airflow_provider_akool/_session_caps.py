@@ -17,7 +17,7 @@ __all__ = [
     "check_session_cap",
 ]
 
-# Akool's limit for one session's duration (akool-api.md §2.4).
+# Akool's limit for one session's duration (docs/reference/akool-api.md §2.4).
 MAX_SESSION_SECONDS = 3600
 # Default cost cap of one retelling task: the sum of its sessions' pre-charged durations (4 hours,
 # about 160,000 characters of English or 48,000 of Chinese at speed 1.0, sized by streaming.speech).

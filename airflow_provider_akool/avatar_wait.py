@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Trigger event statuses.
 SUCCESS, FAILED, TIMEOUT, ERROR = "success", "failed", "timeout", "error"
-RESOURCE_LIFETIME = timedelta(days=7)  # generated resources expire after 7 days (akool-api.md §5.4)
+RESOURCE_LIFETIME = timedelta(days=7)  # generated resources expire after 7 days (docs/reference/akool-api.md §5.4)
 _REASON_FIELDS = ("msg", "message", "error", "error_msg", "err_msg", "fail_reason", "reason")
 
 # Where the avatar id of a failed avatar came from: it decides what the user can do about it.

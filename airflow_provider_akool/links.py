@@ -19,7 +19,7 @@ class AkoolAvatarPreviewLink(BaseOperatorLink):
 
     The task pushes the URL to XCom once Akool reports it; Airflow resolves the link in the worker
     when the task finishes and the UI reads it from there. Akool's resource URLs may expire after
-    7 days (akool-api.md §5.4), so old task instances can show a dead link.
+    7 days (docs/reference/akool-api.md §5.4), so old task instances can show a dead link.
     """
 
     name = "Akool avatar preview"

@@ -3,7 +3,7 @@
 Inputs are plain URLs, records handed over by upstream tasks (the avatar operator's record,
 voice records, dumps of the client's ``Avatar``/``Voice`` models, or dicts shaped like
 ``ResourceSpec``), or discovery through the API (given avatar ids, every avatar, every voice).
-URL-bearing fields per akool-api.md §2.1-2.3 and §5.2/§5.4: avatars ``url``, ``modify_url``,
+URL-bearing fields per docs/reference/akool-api.md §2.1-2.3 and §5.2/§5.4: avatars ``url``, ``modify_url``,
 ``thumbnailUrl``; voices ``preview``. Airflow-free: API calls go through ``AkoolClient``.
 
 Caller input is checked before anything is fetched and refused with a ``ValueError`` naming the

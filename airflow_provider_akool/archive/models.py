@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Akool: generated resources are valid for 7 days (akool-api.md §5.4).
+# Akool: generated resources are valid for 7 days (docs/reference/akool-api.md §5.4).
 DEFAULT_RETENTION = timedelta(days=7)
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 SCHEMES = tuple(sorted(ALLOWED_SCHEMES))
 """The URL schemes ever fetched; ``allowed_schemes`` may only narrow them."""
-AVATAR_PLATFORMS = ("open", "aigc")  # akool-api.md §2.2
+AVATAR_PLATFORMS = ("open", "aigc")  # docs/reference/akool-api.md §2.2
 VOICE_TYPES = (1, 2)  # §5.2: 1 = your cloned voices, 2 = Akool voices
 MAX_AVATAR_ID = 128
 MAX_CONCURRENCY = 64

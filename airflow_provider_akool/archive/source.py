@@ -30,7 +30,7 @@ from airflow_provider_akool.archive.errors import (
 from airflow_provider_akool.archive.urls import host_allowed, url_host
 from airflow_provider_akool.client.retry import RetryPolicy
 
-# Akool's CDN answers 403 once a generated resource is past its 7 days (akool-api.md §5.4).
+# Akool's CDN answers 403 once a generated resource is past its 7 days (docs/reference/akool-api.md §5.4).
 EXPIRED_STATUSES = frozenset({403, 410})
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)

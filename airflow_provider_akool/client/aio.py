@@ -22,7 +22,7 @@ T = TypeVar("T")
 # Requests in flight per client. httpcore does work proportional to its pool size and queue length
 # for every request, so thousands of coroutines queuing inside the pool make it collapse (measured
 # with 1,000 avatar waits); waiting on a semaphore costs nothing and also bounds the load one
-# process puts on Akool (which answers 1005 "too frequent" when pushed, akool-api.md §6).
+# process puts on Akool (which answers 1005 "too frequent" when pushed, docs/reference/akool-api.md §6).
 MAX_IN_FLIGHT = 16
 POOL_LIMITS = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
 

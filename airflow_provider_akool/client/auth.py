@@ -1,6 +1,6 @@
 """Process-wide cache of bearer tokens for token mode (clientId/clientSecret -> getToken).
 
-Akool tokens live for more than a year (akool-api.md §1), so one token per credential pair per
+Akool tokens live for more than a year (docs/reference/akool-api.md §1), so one token per credential pair per
 process is enough. Fetching is single-flight: concurrent callers (1,000 triggers in one triggerer)
 wait for one getToken instead of each sending their own. A token is dropped only when a request
 using that very token failed with 1101, so concurrent refreshes do not thrash.

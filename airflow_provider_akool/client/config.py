@@ -36,7 +36,7 @@ def default_user_agent() -> str:
 class ClientConfig:
     """How to reach and authenticate against Akool.
 
-    Auth modes (akool-api.md §1): with only ``api_key`` every request carries ``x-api-key``; with
+    Auth modes (docs/reference/akool-api.md §1): with only ``api_key`` every request carries ``x-api-key``; with
     ``client_id`` + ``client_secret`` the client exchanges them at getToken for a bearer token
     (cached per process, refreshed once on code 1101). Never both headers: Authorization would win.
     ``on_secret`` is called with every secret the client learns at run time (bearer tokens), so a

@@ -46,7 +46,7 @@ class ClientCore(AkoolOperations):
 
     def _headers_for(self, call: Call, token: str | None) -> dict[str, str]:
         # Exactly one auth header: with both, Authorization wins and a stale token would beat a
-        # valid key (akool-api.md §1).
+        # valid key (docs/reference/akool-api.md §1).
         if not call.authenticated:
             return {}
         if self.config.token_mode:

@@ -1,6 +1,6 @@
 """Typed errors for Akool API failures, grouped by what the caller must do about them.
 
-Akool reports business failures as HTTP 200 with ``code != 1000`` (akool-api.md §6); transport
+Akool reports business failures as HTTP 200 with ``code != 1000`` (docs/reference/akool-api.md §6); transport
 failures (5xx, 429, timeouts, resets) have no business code. Each subclass maps to one reaction:
 fix the request, fix credentials, wait and retry, treat as gone, etc. Unknown codes keep their number.
 """

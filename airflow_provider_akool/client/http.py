@@ -1,7 +1,7 @@
 """Turning Calls into httpx requests and httpx outcomes into replies or typed errors.
 
 Pure functions shared by both clients. Akool reports business errors inside HTTP 200
-(akool-api.md §6), so the envelope's ``code`` decides success; non-2xx is a transport failure.
+(docs/reference/akool-api.md §6), so the envelope's ``code`` decides success; non-2xx is a transport failure.
 """
 
 from __future__ import annotations

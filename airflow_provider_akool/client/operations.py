@@ -1,6 +1,6 @@
 """Every Akool endpoint, declared once and shared by :class:`AkoolClient` and :class:`AsyncAkoolClient`.
 
-Paths and shapes follow ../shared/akool-api.md; section numbers are given where a quirk is handled.
+Paths and shapes follow docs/reference/akool-api.md; section numbers are given where a quirk is handled.
 """
 
 from __future__ import annotations

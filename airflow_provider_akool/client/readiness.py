@@ -1,6 +1,6 @@
 """Avatar readiness, read one way for every caller: the v4 detail, completed from the v3 upload record.
 
-A wait polls the v4 detail (akool-api.md §2.3). It may omit ``status`` and carry only
+A wait polls the v4 detail (docs/reference/akool-api.md §2.3). It may omit ``status`` and carry only
 ``available`` (§2.1 note); with that alone a failed upload (status 4) looks like one still
 processing, so for an avatar that is not available the v3 record detail (§2.9, which always has
 ``status``) is asked as well. The v4 detail documents neither ``create_time`` nor ``modify_url``:

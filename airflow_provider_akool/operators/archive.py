@@ -30,7 +30,7 @@ def asset_uri(bucket: str, key: str) -> str:
 
 
 class AkoolArchiveToS3Operator(BaseOperator):
-    """Archive Akool resources (valid for 7 days, akool-api.md §5.4) to S3, streamed and verified.
+    """Archive Akool resources (valid for 7 days, docs/reference/akool-api.md §5.4) to S3, streamed and verified.
 
     What to archive (any mix; a URL listed twice is archived once): ``sources`` — URLs or
     records from upstream tasks (XComArg-friendly): the avatar operator's record, voice records,

@@ -34,7 +34,7 @@ AVATAR_ID_MAX = 128
 NAME_MAX = 200
 # What the operator reads of an avatar: readiness and the creation time (for expires_at).
 WANTED = ("status", "create_time")
-# Pages Akool fetches itself (url_from=2, akool-api.md §2.1); any other http(s) link is direct (1).
+# Pages Akool fetches itself (url_from=2, docs/reference/akool-api.md §2.1); any other http(s) link is direct (1).
 THIRD_PARTY_HOSTS = ("youtube.com", "youtu.be", "tiktok.com", "x.com", "twitter.com", "drive.google.com")
 
 
@@ -124,7 +124,7 @@ class AkoolCreateAvatarOperator(BaseOperator):
     - ``status``: ``"ready"``, or ``"pending"`` when ``wait_for_completion=False`` returned early
     - ``url`` (preview video), ``thumbnail_url``, ``voice_id`` (the avatar's default voice): str | None
     - ``created_at``: ISO-8601 UTC creation time; ``expires_at``: ``created_at`` + 7 days, when
-      Akool's generated resources expire (akool-api.md §5.4). Both None if Akool did not say.
+      Akool's generated resources expire (docs/reference/akool-api.md §5.4). Both None if Akool did not say.
 
     :param video_url: http(s) link to the source video (templated).
     :param avatar_id: letters and digits only (templated); derived when empty.

@@ -73,7 +73,7 @@ class AkoolAvatarSensor(BaseSensorOperator):
 
     def _checked_avatar_id(self) -> str:
         # Any existing id is accepted: official avatars have ids such as dvp_Tristan_cloth2_1080P,
-        # outside the ^[a-zA-Z0-9]+$ pattern that only applies to uploads (akool-api.md §2.1-2.2).
+        # outside the ^[a-zA-Z0-9]+$ pattern that only applies to uploads (docs/reference/akool-api.md §2.1-2.2).
         avatar_id = self.avatar_id.strip() if isinstance(self.avatar_id, str) else ""
         if not avatar_id or not avatar_id.isprintable() or any(c.isspace() for c in avatar_id):
             raise self._failure(

@@ -5,7 +5,7 @@ which the client reports as ``already_closed``). After a 1000 reply the detail i
 status 1/2 means the close has not taken effect, so it is sent again; any other status, or a
 detail that fails, leaves the reply as the confirmation. A status that is not open is never taken
 as confirmation on its own: after a close that failed the attempt is repeated, because status 3 may
-mean a session still running (akool-api.md §2.5, §3).
+mean a session still running (docs/reference/akool-api.md §2.5, §3).
 """
 
 from __future__ import annotations

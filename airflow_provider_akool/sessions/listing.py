@@ -1,6 +1,6 @@
 """The account's open sessions (status 1 queueing, 2 processing), every page of both listings.
 
-Used before and after a session create (``reconcile``) and by the sweeper (``sweep``). akool-api.md
+Used before and after a session create (``reconcile``) and by the sweeper (``sweep``). docs/reference/akool-api.md
 §2.7: the list takes at most 100 per page and reports ``count``; pages are read until the items
 seen reach it, or a page comes back empty.
 """

@@ -1,6 +1,6 @@
 """Session creates whose outcome is unknown: find the paid session they may open and close it.
 
-Akool's session create takes no idempotency key (akool-api.md §2.4) and its list shows nothing that
+Akool's session create takes no idempotency key (docs/reference/akool-api.md §2.4) and its list shows nothing that
 ties a session to the request that opened it (§2.7). When an attempt fails in a way that may have
 applied (read timeout, reset, 5xx), the only evidence is the set of open sessions. Right after the
 failed attempt the rule is: a session open now that was not open before the first attempt and is

@@ -1,6 +1,6 @@
 """Close sessions left open (status 1 queueing / 2 processing) - they hold pre-charged credits.
 
-akool-api.md §2.7 / §8.4: list ``status=1`` and ``status=2`` and close leftovers. Filters: only
+docs/reference/akool-api.md §2.7 / §8.4: list ``status=1`` and ``status=2`` and close leftovers. Filters: only
 given ids (the ones a deployment recorded as its own), and only sessions older than N minutes -
 which needs a creation time in the list response. The documented SessionResponse has none, so a
 session whose age cannot be told is skipped (reported), never closed on a guess.

@@ -10,7 +10,7 @@ from .config import SimConfig
 from .files import FileStore
 from .ids import SIM_UID, IdFactory
 
-OFFICIAL = 2  # `from` value for official avatars (akool-api.md §3)
+OFFICIAL = 2  # `from` value for official avatars (docs/reference/akool-api.md §3)
 USER = 3  # `from` value for uploaded avatars
 STREAMING = 2  # `type` of streaming avatars
 
@@ -118,7 +118,7 @@ class AvatarStore:
     # ---- wire shapes ------------------------------------------------------------------------
 
     def create_record(self, avatar: Avatar, base: str) -> dict[str, Any]:
-        """`data` of POST /api/open/v3/avatar/create (akool-api.md §2.1)."""
+        """`data` of POST /api/open/v3/avatar/create (docs/reference/akool-api.md §2.1)."""
         return {
             "_id": avatar.record_id,
             "disabled": False,

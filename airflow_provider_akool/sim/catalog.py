@@ -1,4 +1,4 @@
-"""Seeded voices (v4 voice list, akool-api.md §5.2) and languages (v3 language list, §5.3)."""
+"""Seeded voices (v4 voice list, docs/reference/akool-api.md §5.2) and languages (v3 language list, §5.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The data channel of stream_type "sim": a WebSocket where the sim plays the avatar (akool-api.md §4).
+"""The data channel of stream_type "sim": a WebSocket where the sim plays the avatar (docs/reference/akool-api.md §4).
 
 One text frame is one data-channel packet (UTF-8 JSON, protocol v2). The avatar joins after a
 delay, acks commands, reassembles chat chunks, speaks them (audio_start, bot text, audio_end after

@@ -1,6 +1,6 @@
 """Agora-like delivery of inbound packets: a seeded few are lost, a few arrive late, none reported.
 
-Agora's public send path uses an unreliable, unordered data stream (akool-api.md §4.1, issue 11
+Agora's public send path uses an unreliable, unordered data stream (docs/reference/akool-api.md §4.1, issue 11
 item 5), so a packet can vanish or overtake another without any error on either side. Losses
 and reorders are bounded per connection and drawn from an RNG seeded by the sim seed and the
 session id, so the same run loses the same packets.

@@ -1,4 +1,4 @@
-"""The Akool response envelope and the input checks shared by the REST routes (akool-api.md §6)."""
+"""The Akool response envelope and the input checks shared by the REST routes (docs/reference/akool-api.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Knowledge bases (v4, akool-api.md §5.1): limits, unique names, codes 1232/1233."""
+"""Knowledge bases (v4, docs/reference/akool-api.md §5.1): limits, unique names, codes 1232/1233."""
 
 from __future__ import annotations
 

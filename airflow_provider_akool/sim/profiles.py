@@ -1,4 +1,4 @@
-"""Named presets for the data-channel behaviours the Akool docs leave open (akool-api.md, "Gaps").
+"""Named presets for the data-channel behaviours the Akool docs leave open (docs/reference/akool-api.md, "Gaps").
 
 A profile is a set of values for PROFILE_FIELDS; every field it does not name takes its default,
 so switching profiles never leaves a behaviour of the previous one behind. The fields stay

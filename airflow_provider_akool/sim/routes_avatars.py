@@ -49,7 +49,7 @@ def build_token_router(state: SimState) -> APIRouter:
         client_secret = need_str(body.get("clientSecret"), "clientSecret")
         if client_id != state.config.client_id or client_secret != state.config.client_secret:
             raise AkoolError(BAD_AUTH, "Invalid clientId or clientSecret")
-        # Not wrapped in "data" (akool-api.md §1).
+        # Not wrapped in "data" (docs/reference/akool-api.md §1).
         return JSONResponse({"code": 1000, "token": state.issue_token()})
 
     return router

@@ -1,4 +1,4 @@
-"""REST routes: streaming sessions (akool-api.md §2.4-2.7)."""
+"""REST routes: streaming sessions (docs/reference/akool-api.md §2.4-2.7)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ class Session:
 
 
 def make_credentials(stream_type: str, session_id: str, ids: IdFactory, ws_base: str) -> dict[str, Any]:
-    """Credentials for a room the sim pretends to have created (akool-api.md §2.4)."""
+    """Credentials for a room the sim pretends to have created (docs/reference/akool-api.md §2.4)."""
     if stream_type == "agora":
         return {
             "agora_uid": ids.number(100000, 999999),

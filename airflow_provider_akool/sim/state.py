@@ -74,7 +74,7 @@ class SimState:
             await peer.shutdown(1012, "sim reset")
         self.peers.clear()
 
-    # ---- auth (akool-api.md §1) ---------------------------------------------------------------
+    # ---- auth (docs/reference/akool-api.md §1) ---------------------------------------------------------------
 
     def issue_token(self) -> str:
         token = secret_token(32)

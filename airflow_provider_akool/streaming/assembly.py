@@ -1,6 +1,6 @@
 """Reassemble RECEIVED chat messages (bot replies, STT) that arrive in pieces sharing a ``mid``.
 
-akool-api.md §4.3: pieces carry ``idx`` and ``fin``; the robust reading is "append every piece,
+docs/reference/akool-api.md §4.3: pieces carry ``idx`` and ``fin``; the robust reading is "append every piece,
 including the ``fin`` one, ordered by ``idx``". A message is complete when the ``fin`` piece and all
 lower indexes have arrived; duplicates are ignored. Incomplete messages stay available through
 ``pending()`` so a runner can still record what it got when a session ends early.

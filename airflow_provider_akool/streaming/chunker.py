@@ -1,6 +1,6 @@
 """Split text into v2 chat chunks whose ENCODED JSON fits a transport's byte budget.
 
-Why not the demo's algorithm (akool-api.md §4.4): it slices UTF-16 code units (can split a surrogate
+Why not the demo's algorithm (docs/reference/akool-api.md §4.4): it slices UTF-16 code units (can split a surrogate
 pair) and re-encodes on every halving step. Here every code point gets its exact cost inside the
 JSON string (UTF-8 length, or the escape length for ``"``, ``\\`` and control characters), prefix
 sums of those costs give the longest fitting chunk with one binary search, and only the chunk's last

@@ -1,7 +1,7 @@
 """How long to wait for a segment: to be taken by the avatar, to finish, or to be safely over.
 
 Akool documents no "finished speaking" signal. Its React demo handles ``audio_start``/``audio_end``
-events (akool-api.md §4.3, §8.9), and in retelling mode the avatar sends the text back as bot chat,
+events (docs/reference/akool-api.md §4.3, §8.9), and in retelling mode the avatar sends the text back as bot chat,
 with or without the ``mid`` we used (undocumented either way). So a segment is known to be:
 
 - **taken** (received) by its ``audio_start``, or an echo of its text;

@@ -1,4 +1,4 @@
-"""Per-transport data-channel limits, in one place (akool-api.md §4.4).
+"""Per-transport data-channel limits, in one place (docs/reference/akool-api.md §4.4).
 
 ``max_message_bytes`` is the budget for one ENCODED message (the full JSON packet), not for its text.
 The rates are what the pacing layer enforces over any one-second window. ``transport_limits`` applies

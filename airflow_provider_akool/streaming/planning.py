@@ -2,7 +2,7 @@
 
 Speaking time comes from the speaking-time model (``speech``): rates per writing system, and a
 deliberate upper bound (``SpeakingTimeModel.sizing_seconds``) for everything that buys session
-time. A session is pre-charged for its whole ``duration`` (akool-api.md §2.4, max 3600 s), so
+time. A session is pre-charged for its whole ``duration`` (docs/reference/akool-api.md §2.4, max 3600 s), so
 ``duration="auto"`` sizes it from that bound plus overheads (:class:`DurationPolicy`), and scripts
 that do not fit one session are spread over several, splitting a single over-long script at a
 sentence or word boundary. :func:`group_into_batches` does the same one level up, for a DAG that
@@ -112,7 +112,7 @@ def estimate_speaking_seconds(text: str, speed: float = 1.0, model: SpeakingTime
 
 
 def check_speed(value: Any) -> float:
-    """``speed`` as a float in 0.8-1.2 (akool-api.md §2.4 ``voice_params.speed``)."""
+    """``speed`` as a float in 0.8-1.2 (docs/reference/akool-api.md §2.4 ``voice_params.speed``)."""
     try:
         speed = float(value)
     except (TypeError, ValueError):

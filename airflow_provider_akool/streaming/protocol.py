@@ -1,6 +1,6 @@
 """Data-channel protocol v2: typed messages, ``encode`` and a ``decode`` that never raises.
 
-Shapes follow akool-api.md §4.2 (what we send) and §4.3 (what we receive), plus the two control
+Shapes follow docs/reference/akool-api.md §4.2 (what we send) and §4.3 (what we receive), plus the two control
 messages akool-sim adds to its WebSocket (``sim-participant``, ``sim-error``). Unknown fields are kept
 (``extra="allow"``) so a newer server does not break an older client; messages with ``v != 2`` are
 ignored as the demos do.
@@ -76,7 +76,7 @@ class ChatMessage(_Model):
     """One chunk of a chat message; all chunks of one logical message share ``mid``.
 
     Ours always carry a ``mid``; a received one may not (whether bot replies echo it is undocumented,
-    akool-api.md §4.3), so it is optional here.
+    docs/reference/akool-api.md §4.3), so it is optional here.
     """
 
     v: Literal[2] = 2

@@ -1,7 +1,7 @@
 """Session time as the run goes: does the next segment still fit the open session, how long should
 the next session be, and may it be opened at all (the cost caps).
 
-A session is paid for its whole ``duration`` and ends by itself when that runs out (akool-api.md
+A session is paid for its whole ``duration`` and ends by itself when that runs out (docs/reference/akool-api.md
 §2.4, §3), cutting off whatever the avatar is saying. So before each segment the runner asks
 :meth:`SessionTimer.fits`: the time the session has left (counted from just before its create,
 minus ``margin_seconds`` for latency) must hold the segment's bound plus its start-up overhead.

@@ -3,7 +3,7 @@
 One :class:`RetellingRunner` speaks the scripts' segments in order through as many sessions as it
 takes. For each session it checks the cost caps, creates it (mode 1 + voice, language,
 background, voice_params, stream_type, duration), joins its data channel at once (an Agora token
-is valid ~5 minutes, akool-api.md §2.4), waits for the avatar, sends set-params and waits for the
+is valid ~5 minutes, docs/reference/akool-api.md §2.4), waits for the avatar, sends set-params and waits for the
 ack, then speaks segments while they fit (``conversation``). The run learns the avatar's real rate
 from its audio events (``speech.RateMeter``): timeouts, the rollover check and the size of the
 next session all use it (``rollover``). A segment cut short is spoken again, whole, in a new

@@ -100,7 +100,7 @@ def test_other_versions_are_ignored(payload: bytes) -> None:
 
 
 def test_a_bot_chat_without_mid_is_still_a_chat() -> None:
-    # Whether the avatar's bot text carries our mid is undocumented (akool-api.md §4.3).
+    # Whether the avatar's bot text carries our mid is undocumented (docs/reference/akool-api.md §4.3).
     message = decode(b'{"v":2,"type":"chat","idx":0,"fin":true,"pld":{"from":"bot","text":"Hello."}}')
     assert isinstance(message, ChatMessage) and message.mid is None and message.text == "Hello."
 

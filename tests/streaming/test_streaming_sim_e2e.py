@@ -1,4 +1,4 @@
-"""The streaming pieces against the real akool-sim (an independent reading of akool-api.md §4).
+"""The streaming pieces against the real akool-sim (an independent reading of docs/reference/akool-api.md §4).
 
 Sessions are created with plain httpx so this test depends on the sim only, not on the client.
 """

@@ -13,7 +13,7 @@ AVATAR_ID_PATTERN = r"^[a-zA-Z0-9]+$"
 
 
 class AvatarStatus(IntEnum):
-    """Upload processing status (akool-api.md §2.1, §3)."""
+    """Upload processing status (docs/reference/akool-api.md §2.1, §3)."""
 
     QUEUEING = 1
     PROCESSING = 2

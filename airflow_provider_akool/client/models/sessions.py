@@ -15,7 +15,7 @@ STREAM_TYPES: tuple[str, ...] = ("agora", "livekit", "trtc", "sim")
 
 
 class SessionStatus(IntEnum):
-    """Session status enum (akool-api.md §3). 1 and 2 hold pre-charged credits."""
+    """Session status enum (docs/reference/akool-api.md §3). 1 and 2 hold pre-charged credits."""
 
     QUEUEING = 1
     PROCESSING = 2
