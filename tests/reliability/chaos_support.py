@@ -77,12 +77,6 @@ def aws_conn_json(endpoint: str) -> str:
     )
 
 
-def akool_conn_json(url: str, api_key: str, **extra: Any) -> str:
-    return json.dumps(
-        {"conn_type": "akool", "host": url, "password": api_key, "extra": {"stream_type": "sim", **extra}}
-    )
-
-
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for an Airflow CLI subprocess on the throw-away ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
