@@ -89,16 +89,20 @@ def empty_and_delete_bucket(s3: Any, name: str) -> None:
     s3.delete_bucket(Bucket=name)
 
 
+def aws_connection(server: S3Server) -> dict[str, Any]:
+    """An Airflow AWS connection (the dict behind ``AIRFLOW_CONN_*`` JSON) pointing at ``server``."""
+    return {
+        "conn_type": "aws",
+        "login": server.access_key,
+        "password": server.secret_key,
+        "extra": {"endpoint_url": server.endpoint_url, "region_name": server.region},
+    }
+
+
 @pytest.fixture
 def aws_conn(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     """An Airflow AWS connection (used through S3Hook) pointing at ``s3_server``."""
-    conn = {
-        "conn_type": "aws",
-        "login": s3_server.access_key,
-        "password": s3_server.secret_key,
-        "extra": {"endpoint_url": s3_server.endpoint_url, "region_name": s3_server.region},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}", json.dumps(conn))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}", json.dumps(aws_connection(s3_server)))
     return AWS_CONN_ID
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from task_support import akool_conn_json
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -22,10 +22,11 @@ def sim() -> Iterator[SimServer]:
         yield server
 
 
-def airflow(*args: str, conn: dict[str, object] | None = None) -> subprocess.CompletedProcess[str]:
+def airflow(*args: str, conn: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the ``airflow`` CLI; ``conn``: JSON of the ``akool_default`` connection."""
     env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     if conn is not None:
-        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(conn)
+        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = conn
     return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -41,9 +42,8 @@ def test_providers_list_shows_akool() -> None:
     ids=["good-key", "wrong-key"],
 )
 def test_connections_test_against_sim(sim: SimServer, password: str, expected: str) -> None:
-    result = airflow(
-        "connections", "test", "akool_default", conn={"conn_type": "akool", "host": sim.url, "password": password}
-    )
+    conn = akool_conn_json(sim, api_key=password, stream_type=None, max_retry_wait=None)
+    result = airflow("connections", "test", "akool_default", conn=conn)
     output = result.stdout + result.stderr
     assert expected in output
     assert "wrong-key-value" not in output

@@ -1,39 +1,18 @@
-"""Helpers for the archive operator tests: a minimal task context and S3/source readers."""
+"""Helpers for the archive operator tests: Asset events, S3 and source readers.
+
+The task context comes from ``task_support``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_akool.client import AkoolClient, ClientConfig
 from airflow_provider_akool.sim.runner import SimServer
-
-
-class FakeTI:
-    """Just enough of a RuntimeTaskInstance for execute(): identity, try number, XCom pushes."""
-
-    def __init__(self, *, try_number: int = 1, task_id: str = "archive") -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "archive_dag", task_id, "manual__2026-01-01", -1
-        self.try_number = try_number
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-serialisable
-        self.pushed[key] = value
-
-
-def make_context(*, try_number: int = 1, run_started: datetime | None = None) -> dict[str, Any]:
-    return {
-        "ti": FakeTI(try_number=try_number),
-        "outlet_events": OutletEventAccessors(),
-        "dag_run": SimpleNamespace(start_date=run_started or datetime.now(UTC)),
-    }
 
 
 def alias_events(context: dict[str, Any]) -> list[Any]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from airflow_support import dag_run, load_dag, task_states, xcom_value
-from archive_op_support import FakeTI, keys, make_context, read_manifest
+from archive_op_support import keys, read_manifest
+from task_support import make_context
 
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.sim.runner import SimServer
@@ -108,13 +109,11 @@ def test_records_from_an_upstream_task_arrive_through_xcomarg(
 
         op = AkoolArchiveToS3Operator(task_id="archive", s3_bucket=bucket, aws_conn_id=aws_conn, sources=records())
 
-    class PullingTI(FakeTI):
-        def xcom_pull(self, task_ids: str, key: str = "return_value", **_: Any) -> Any:
-            assert (task_ids, key) == ("records", "return_value")
-            return [{"avatar_id": "up1", "url": first}, [{"voice_id": "v1", "preview": second}]]
+    def upstream(task_ids: str, key: str, **_: Any) -> Any:
+        assert (task_ids, key) == ("records", "return_value")
+        return [{"avatar_id": "up1", "url": first}, [{"voice_id": "v1", "preview": second}]]
 
-    context = make_context()
-    context["ti"] = PullingTI()
+    context = make_context(pull=upstream)
     op.render_template_fields(context)
     summary = op.execute(context)
     assert summary["counts"]["archived"] == 2

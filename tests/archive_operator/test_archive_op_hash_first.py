@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from archive_op_support import keys, make_context, object_sha256, source_sha256
+from archive_op_support import keys, object_sha256, source_sha256
+from task_support import make_context
 
 from airflow_provider_akool.archive import batch
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator

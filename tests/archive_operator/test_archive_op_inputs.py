@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from archive_op_support import keys, make_context, read_manifest
+from archive_op_support import keys, read_manifest
+from task_support import make_context
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.archive.discovery import specs_from_inputs

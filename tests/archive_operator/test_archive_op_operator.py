@@ -11,13 +11,13 @@ from airflow.sdk import Asset
 from archive_op_support import (
     alias_events,
     keys,
-    make_context,
     object_sha256,
     read_manifest,
     sim_client,
     source_sha256,
 )
 from s3_support import verified_sha256
+from task_support import make_context
 
 from airflow_provider_akool._compat import AirflowException
 from airflow_provider_akool.avatar_wait import avatar_record, describe_avatar
@@ -41,7 +41,7 @@ def test_avatar_records_are_archived_verified_and_listed_in_the_manifest(
     sim: SimServer, s3: Any, bucket: str, aws_conn: str
 ) -> None:
     records = avatar_records(sim, "dvp_Tristan_cloth2_1080P", "dvp_Mirela_studio_1080P")
-    context = make_context()
+    context = make_context(dag_id="archive_dag", task_id="archive")
     summary = archive(bucket, aws_conn, sources=records).execute(context)
 
     assert summary["counts"] == {"archived": 4, "skipped": 0, "expired": 0, "failed": 0}
@@ -66,7 +66,7 @@ def test_avatar_records_are_archived_verified_and_listed_in_the_manifest(
             created = datetime.fromisoformat(record["created_at"])
             assert datetime.fromisoformat(entry["created_at"]) == created
             assert datetime.fromisoformat(entry["expires_at"]) == created + timedelta(days=7)
-    assert context["ti"].pushed == {}  # success: the summary is the return value
+    assert context["ti"].pushed == []  # success: the summary is the return value
 
 
 def test_rerun_uploads_nothing_and_the_manifest_says_skipped(
@@ -129,7 +129,7 @@ def test_one_failing_url_does_not_stop_the_others_and_fails_the_task_naming_it(
 
     stored = [k for k in keys(s3, bucket) if "manifests" not in k]
     assert sorted(k.rsplit("/", 1)[-1] for k in stored) == ["good0.mp4", "good1.mp4", "good2.mp4"]
-    summary = context["ti"].pushed["archive_summary"]
+    summary = context["ti"].xcom("archive_summary")
     assert summary["counts"] == {"archived": 3, "skipped": 0, "expired": 0, "failed": 1}
     assert summary["failed"][0]["name"] == missing and "404" in summary["failed"][0]["reason"]
     manifest = read_manifest(s3, summary["manifest_uri"])
@@ -187,7 +187,7 @@ def test_discovery_by_avatar_id_and_all_voices(sim: SimServer, s3: Any, bucket: 
         "akool/avatar-video/dvp_Tristan_cloth2_1080P/dvp_Tristan_cloth2_1080P.mp4",
         "akool/voice-preview/simVoiceMyClone00005/simVoiceMyClone00005.mp3",
     ]
-    manifest = read_manifest(s3, context["ti"].pushed["archive_summary"]["manifest_uri"])
+    manifest = read_manifest(s3, context["ti"].xcom("archive_summary")["manifest_uri"])
     video = next(e for e in manifest["entries"] if e["name"] == "avatar dvp_Tristan_cloth2_1080P video")
     assert video["expires_at"] is not None  # creation time came from the upload record
 
@@ -207,7 +207,7 @@ def test_signed_url_secrets_stay_out_of_manifest_xcom_events_and_logs(
     with caplog.at_level(logging.INFO), pytest.raises(AirflowException) as failure:
         archive(bucket, aws_conn, sources=[url, missing], progress_interval=0).execute(context)
 
-    summary = context["ti"].pushed["archive_summary"]
+    summary = context["ti"].xcom("archive_summary")
     manifest_text = s3.get_object(Bucket=bucket, Key=summary["manifest_uri"].split("/", 3)[3])["Body"].read().decode()
     assert "Signature=REDACTED" in manifest_text
     captured = capsys.readouterr()

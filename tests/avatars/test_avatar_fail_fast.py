@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
-from avatar_support import CREATE, make_context, set_connection, sim_client
+from avatar_support import CREATE, sim_client
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException, AirflowSkipException, TaskDeferred
 from airflow_provider_akool.fail_fast import account_failure_from_event
@@ -26,8 +27,7 @@ VIDEO = "https://media.example.com/presenters/fail-fast.mp4"
 
 
 def set_wrong_key(monkeypatch: pytest.MonkeyPatch, sim: SimServer) -> None:
-    conn = {"conn_type": "akool", "host": sim.url, "password": WRONG_KEY, "extra": {"max_retry_wait": 0.05}}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    set_akool_conn(monkeypatch, sim, CONN_ID, api_key=WRONG_KEY)
 
 
 def run_trigger(trigger: AkoolAvatarTrigger) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def slow_sim(akool_sim_factory: Any) -> SimServer:
 def test_key_revoked_while_deferred_fails_in_execute_complete(
     slow_sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    set_connection(monkeypatch, CONN_ID, slow_sim)
+    set_akool_conn(monkeypatch, slow_sim, CONN_ID, max_attempts=2)
     with pytest.raises(TaskDeferred) as deferred:
         create_operator(deferrable=True, avatar_id="failFastDeferred1").execute(make_context())
     _, kwargs = deferred.value.trigger.serialize()
@@ -147,7 +147,7 @@ def test_sensor_soft_fail_still_fails_on_a_wrong_key_after_a_deferral() -> None:
 def test_sensor_key_revoked_while_deferred_fails_in_execute_complete(
     slow_sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    set_connection(monkeypatch, CONN_ID, slow_sim)
+    set_akool_conn(monkeypatch, slow_sim, CONN_ID, max_attempts=2)
     sim_client(slow_sim).create_avatar(url=VIDEO, avatar_id="failFastSensor1", name="slow")
     with pytest.raises(TaskDeferred) as deferred:
         sensor(avatar_id="failFastSensor1", deferrable=True).execute(make_context())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import respx
-from avatar_support import make_context
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.operators.avatar import (
@@ -46,9 +46,7 @@ BAD_INPUTS = [
 @pytest.fixture
 def no_api(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Any HTTP request fails the test: validation must happen before the first call."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AKOOL_DEFAULT", '{"conn_type": "akool", "host": "https://akool.mock", "password": "k"}'
-    )
+    set_akool_conn(monkeypatch, "https://akool.mock", api_key="k")
     with respx.mock(assert_all_mocked=True) as router:
         yield router
 

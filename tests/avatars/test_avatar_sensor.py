@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from avatar_support import DETAIL, FakeClock, calls_to, make_context, set_connection, sim_client
+from avatar_support import DETAIL, FakeClock, calls_to, sim_client
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool._compat import (
     AirflowException,
@@ -52,7 +53,7 @@ def sim(akool_sim: SimServer, akool_sim_conn: str) -> SimServer:
 @pytest.fixture
 def slow_sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
     sim: SimServer = akool_sim_factory(time_scale=1.0)  # uploads need 110 s unless the clock is advanced
-    set_connection(monkeypatch, "akool_default", sim)
+    set_akool_conn(monkeypatch, sim, max_attempts=2)
     return sim
 
 

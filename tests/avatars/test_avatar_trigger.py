@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from avatar_support import DETAIL, TOKEN, FakeClock, calls_to, set_connection, sim_client
+from avatar_support import DETAIL, TOKEN, FakeClock, calls_to, sim_client
+from task_support import set_akool_conn
 
 from airflow_provider_akool.avatar_wait import AsyncClock, read_event
 from airflow_provider_akool.hooks.akool import AkoolHook
@@ -51,7 +52,7 @@ def upload(sim: SimServer, *avatar_ids: str, url: str = VIDEO) -> int:
 def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
     """akool-sim in real time: avatars progress only as far as a FakeClock tied to it advances it."""
     server: SimServer = akool_sim_factory(time_scale=1.0)
-    set_connection(monkeypatch, "akool_default", server)
+    set_akool_conn(monkeypatch, server, max_attempts=2)
     return server
 
 
@@ -150,8 +151,7 @@ async def test_persistent_5xx_gives_a_retryable_error_event(sim: SimServer) -> N
 
 async def test_a_transient_outage_does_not_end_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     base = "https://akool.mock"
-    conn = {"conn_type": "akool", "host": base, "password": "k", "extra": {"max_attempts": 1}}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
+    set_akool_conn(monkeypatch, base, api_key="k", max_attempts=1)
     pending = {"code": 1000, "msg": "ok", "data": {"avatar_id": "a1", "status": 2}}
     ready = {"code": 1000, "msg": "ok", "data": {"avatar_id": "a1", "available": True, "create_time": 5}}
     outage = [httpx.Response(502), httpx.Response(503)]
@@ -183,7 +183,7 @@ async def test_cancellation_is_not_turned_into_an_event(sim: SimServer) -> None:
 
 
 async def test_triggers_share_one_client_and_one_token(akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, "akool_tokens", akool_sim, token_mode=True)
+    set_akool_conn(monkeypatch, akool_sim, "akool_tokens", max_attempts=2, token_mode=True)
     ids = [f"benMany{i}" for i in range(40)]
     upload(akool_sim, *ids)
     akool_sim.advance(600)

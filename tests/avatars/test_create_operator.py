@@ -6,7 +6,6 @@ Waits run on a fake clock tied to akool-sim (avatar_support.FakeClock): no real 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,8 @@ import httpx
 import pytest
 import respx
 from airflow.triggers.base import TriggerEvent
-from avatar_support import CREATE, DETAIL, RECORD, FakeClock, calls_to, make_context, set_connection, sim_client
+from avatar_support import CREATE, DETAIL, RECORD, FakeClock, calls_to, sim_client
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException, TaskDeferred
 from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator, derive_avatar_id
@@ -46,12 +46,12 @@ def run_trigger(trigger: AkoolAvatarTrigger) -> dict[str, Any]:
 def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
     """akool-sim in real time: avatars progress only as far as a FakeClock tied to it advances it."""
     server: SimServer = akool_sim_factory(time_scale=1.0)
-    set_connection(monkeypatch, "akool_default", server)
+    set_akool_conn(monkeypatch, server, max_attempts=2)
     return server
 
 
 def test_create_and_wait_in_the_worker(sim: SimServer) -> None:
-    context = make_context()
+    context = make_context(dag_id="avatars_dag", task_id="create")
     clock = FakeClock(sim)
     expected_id = derive_avatar_id("avatars_dag", "create", -1, VIDEO)
     pushed_while_waiting: list[Any] = []
@@ -76,7 +76,7 @@ def test_create_and_wait_in_the_worker(sim: SimServer) -> None:
 
 
 def test_deferral_carries_everything_the_trigger_needs(sim: SimServer) -> None:
-    context = make_context()
+    context = make_context(dag_id="avatars_dag", task_id="create")
     clock = FakeClock(sim)
     op = operator(clock, deferrable=True, timeout=600, poll_interval=5)
     with pytest.raises(TaskDeferred) as deferred:
@@ -140,7 +140,7 @@ def test_failure_without_status_field_is_found_through_the_upload_record(
     akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim = akool_sim_factory(time_scale=1.0, include_avatar_status=False)
-    set_connection(monkeypatch, "akool_default", sim)
+    set_akool_conn(monkeypatch, sim, max_attempts=2)
     with pytest.raises(AirflowFailException, match="status 4"):
         operator(FakeClock(sim), video_url="https://media.example.com/broken-fail.mp4").execute(make_context())
     assert calls_to(sim, RECORD), "the v3 record detail supplied the status"
@@ -184,8 +184,7 @@ BASE = "https://akool.mock"
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Any:
-    conn = {"conn_type": "akool", "host": BASE, "password": "k", "extra": {"max_attempts": 1}}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
+    set_akool_conn(monkeypatch, BASE, api_key="k", max_attempts=1)
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         yield router
 

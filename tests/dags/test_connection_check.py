@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from airflow_support import dag_run, xcom_value
+from task_support import set_akool_conn
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -24,8 +23,7 @@ def test_connection_check_dag_lists_catalog(airflow_db: None, akool_sim: SimServ
 def test_connection_check_dag_fails_on_wrong_key(
     airflow_db: None, akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn = {"conn_type": "akool", "host": akool_sim.url, "password": "not-the-key"}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
+    set_akool_conn(monkeypatch, akool_sim, api_key="not-the-key", stream_type=None, max_retry_wait=None)
     run = dag_run("akool_connection_check")
     assert str(run.state) == "failed"
     assert not [

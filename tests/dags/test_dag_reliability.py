@@ -4,7 +4,6 @@ and a first task that closes what earlier runs left open (finding 2)."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from types import ModuleType
 import httpx
 import pytest
 import respx
+from task_support import set_akool_conn
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.hooks.akool import AkoolHook
@@ -40,8 +40,7 @@ def e2e() -> ModuleType:
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
-    conn = {"conn_type": "akool", "host": BASE, "password": "key-e2e", "extra": {"max_retry_wait": 0.01}}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_E2E", json.dumps(conn))
+    set_akool_conn(monkeypatch, BASE, "akool_e2e", api_key="key-e2e", stream_type=None, max_retry_wait=0.01)
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         yield router
 
@@ -63,9 +62,7 @@ def test_the_ui_test_button_still_makes_one_attempt(api: respx.MockRouter) -> No
 def test_the_connection_check_fails_a_wrong_key_without_retry(
     e2e: ModuleType, akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AKOOL_E2E", json.dumps({"conn_type": "akool", "host": akool_sim.url, "password": "bad-key-e2e"})
-    )
+    set_akool_conn(monkeypatch, akool_sim, "akool_e2e", api_key="bad-key-e2e", stream_type=None, max_retry_wait=None)
     with pytest.raises(AirflowFailException) as caught:
         e2e.check_akool("akool_e2e")
     assert "akool_conn_id 'akool_e2e'" in str(caught.value) and "1101" in str(caught.value)

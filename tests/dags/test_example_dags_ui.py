@@ -3,12 +3,12 @@ their page (``doc_md``), mapped instances labelled, progress in the visible part
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import pytest
 from airflow_support import DAGS, dag_run, map_labels, task_states, xcom_value
+from task_support import set_akool_conn
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -63,9 +63,7 @@ def test_batch_dag_runs_with_its_defaults_labels_batches_and_logs_progress(
 ) -> None:
     """What the UI's Trigger button does with the defaults: no voice_id, the sample scripts."""
     sim: SimServer = akool_sim_factory(time_scale=20)
-    extra = {"stream_type": "sim", "sim_time_scale": sim.config.time_scale}
-    conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key, "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
+    set_akool_conn(monkeypatch, sim, sim_time_scale=sim.config.time_scale, max_retry_wait=None)
     caplog.set_level(logging.INFO, logger="airflow.task")  # the example DAGs log to its children
 
     run = dag_run("akool_retelling_batch")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from airflow_support import dag_run, load_dag, map_labels, task_states, xcom_value
+from task_support import set_akool_conn
 
 from airflow_provider_akool.sim.runner import SimServer
 from akool_demo.report import collect
@@ -35,8 +36,7 @@ def e2e_inputs() -> tuple[list[str], list[str]]:
 @pytest.fixture
 def e2e_sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
     sim: SimServer = akool_sim_factory(time_scale=TIME_SCALE)
-    conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key, "extra": {"stream_type": "sim"}}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_E2E_TEST", json.dumps(conn))
+    set_akool_conn(monkeypatch, sim, "akool_e2e_test", max_retry_wait=None)
     return sim
 
 

@@ -41,7 +41,7 @@ from urllib.parse import unquote
 import boto3
 import httpx
 from botocore.config import Config
-from s3_support import verified_sha256
+from s3_support import S3Server, aws_connection, verified_sha256
 
 from akool_demo import seaweedfs
 from akool_demo.seaweedfs import SeaweedS3
@@ -67,20 +67,9 @@ def local_s3() -> Iterator[tuple[str, Any]]:
 
 
 def aws_conn_json(endpoint: str) -> str:
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": seaweedfs.ACCESS_KEY,
-            "password": seaweedfs.SECRET_KEY,
-            "extra": {"endpoint_url": endpoint, "region_name": seaweedfs.REGION},
-        }
-    )
-
-
-def akool_conn_json(url: str, api_key: str, **extra: Any) -> str:
-    return json.dumps(
-        {"conn_type": "akool", "host": url, "password": api_key, "extra": {"stream_type": "sim", **extra}}
-    )
+    """JSON of the AWS connection to a ``local_s3`` server, for an Airflow subprocess's environment."""
+    server = S3Server(endpoint, seaweedfs.ACCESS_KEY, seaweedfs.SECRET_KEY, seaweedfs.REGION)
+    return json.dumps(aws_connection(server))
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:

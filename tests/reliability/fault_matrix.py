@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chaos_support import (
     E2E_DAG,
     airflow_env,
-    akool_conn_json,
     aws_conn_json,
     check_invariants,
     dags_test,
@@ -43,6 +42,7 @@ from chaos_support import (
     local_s3,
     migrate,
 )
+from task_support import akool_conn_json
 
 ALL_KINDS = ["http_500", "http_503", "http_429", "code_1005", "reset", "stall", "lost_response", "truncate"]
 TIME_SCALE = 20.0
@@ -69,7 +69,7 @@ def one_run(
     ) as sim:
         env = airflow_env(
             home,
-            AIRFLOW_CONN_AKOOL_CHAOS=akool_conn_json(sim.url, sim.config.api_key, timeout=CLIENT_TIMEOUT),
+            AIRFLOW_CONN_AKOOL_CHAOS=akool_conn_json(sim, max_retry_wait=None, timeout=CLIENT_TIMEOUT),
             AIRFLOW_CONN_AWS_CHAOS=aws_conn_json(endpoint),
             AKOOL_CHAOS_RETRIES=str(retries),
             AKOOL_CHAOS_RETRY_DELAY="2",

@@ -20,7 +20,8 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from rel_support import AVATAR, make_context, set_akool_conn
+from rel_support import AVATAR
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator

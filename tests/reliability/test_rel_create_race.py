@@ -20,7 +20,8 @@ not the second (akool-sim's fault RNG is seeded).
 from __future__ import annotations
 
 import pytest
-from rel_support import AVATAR, set_akool_conn
+from rel_support import AVATAR
+from task_support import set_akool_conn
 
 from airflow_provider_akool.client import AkoolClient, ClientConfig
 from airflow_provider_akool.sessions import reconcile

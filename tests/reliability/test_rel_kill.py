@@ -35,6 +35,7 @@ import pytest
 from chaos_support import AIRFLOW, airflow_env, aws_conn_json, check_invariants, local_s3, migrate
 from polling import wait_until
 from s3_support import verified_sha256
+from task_support import akool_conn_json
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -115,8 +116,7 @@ def kill_mid_session(sim: SimServer, home: Path, tmp_path: Path) -> tuple[str, s
     """Run the batch DAG, SIGKILL it while a session speaks; return (orphan id, run id, env)."""
     scripts = tmp_path / "scripts.jsonl"
     scripts.write_text("\n".join(json.dumps(s) for s in SCRIPTS))
-    conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key, "extra": {"stream_type": "sim"}}
-    env = airflow_env(home, AIRFLOW_CONN_AKOOL_DEFAULT=json.dumps(conn))
+    env = airflow_env(home, AIRFLOW_CONN_AKOOL_DEFAULT=akool_conn_json(sim, max_retry_wait=None))
     conf = json.dumps(BATCH_CONF | {"scripts_file": str(scripts)})
     process = start_group([AIRFLOW, "dags", "test", BATCH_DAG, "-c", conf], env, tmp_path / "killed.log")
     try:
@@ -263,7 +263,7 @@ def test_sigkill_mid_archive_leaves_no_partial_object_and_a_rerun_uploads_only_t
     with SimServer(time_scale=1000, resource_size_bytes=RESOURCE_BYTES) as sim:
         env = airflow_env(
             home,
-            AIRFLOW_CONN_AKOOL_KILL=json.dumps({"conn_type": "akool", "host": sim.url, "password": sim.config.api_key}),
+            AIRFLOW_CONN_AKOOL_KILL=akool_conn_json(sim, stream_type=None, max_retry_wait=None),
             AIRFLOW_CONN_AWS_KILL=aws_conn_json(endpoint),
         )
         conf = json.dumps(
@@ -355,7 +355,7 @@ def test_a_deferred_avatar_wait_resumes_in_a_new_triggerer_process(tmp_path: Pat
             client.create_avatar(url="https://media.example.com/v/restart.mp4", avatar_id="relRestart1", name="r")
         env = airflow_env(
             home,
-            AIRFLOW_CONN_AKOOL_TRIG=json.dumps({"conn_type": "akool", "host": sim.url, "password": sim.config.api_key}),
+            AIRFLOW_CONN_AKOOL_TRIG=akool_conn_json(sim, stream_type=None, max_retry_wait=None),
         )
         _, kwargs = AkoolAvatarTrigger(
             avatar_id="relRestart1", deadline=time.time() + 120, akool_conn_id="akool_trig", poll_interval=0.5

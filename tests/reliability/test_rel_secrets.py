@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 from conftest import SECRET_SIM_TIME_SCALE
-from rel_support import AVATAR, SecretSet, akool_conn, bucket_objects, make_context, secret_kind
+from rel_support import AVATAR, SecretSet, bucket_objects, secret_kind
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -68,8 +69,7 @@ class Collector:
 
 
 def _set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, sim: SimServer, **kwargs: Any) -> str:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", akool_conn(sim, max_attempts=2, **kwargs))
-    return conn_id
+    return set_akool_conn(monkeypatch, sim, conn_id, max_attempts=2, **kwargs)
 
 
 def _operator_scenarios(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from chaos_support import E2E_DAG, airflow_env, aws_conn_json, dags_test, local_s3, migrate
 from rel_support import SecretSet, bucket_objects
+from task_support import akool_conn_json
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -47,17 +48,12 @@ def test_no_secret_in_a_dag_runs_logs_xcom_or_s3(secret_set: SecretSet, tmp_path
 def _run_and_collect(sim: SimServer, secret_set: SecretSet, tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     migrate(home)
-    conn = {
-        "conn_type": "akool",
-        "host": sim.url,
-        "login": secret_set.client_id,
-        "password": secret_set.client_secret,
-        "extra": {"stream_type": "sim"},
-    }
+    assert sim.config.client_id == secret_set.client_id
+    conn = akool_conn_json(sim, token_mode=True, api_key=secret_set.client_secret, max_retry_wait=None)
     with local_s3() as (endpoint, s3):
         s3.create_bucket(Bucket="secret-scan")
         env = airflow_env(
-            home, AIRFLOW_CONN_AKOOL_SECRET=json.dumps(conn), AIRFLOW_CONN_AWS_SECRET=aws_conn_json(endpoint)
+            home, AIRFLOW_CONN_AKOOL_SECRET=conn, AIRFLOW_CONN_AWS_SECRET=aws_conn_json(endpoint)
         )
         conf = {
             "akool_conn_id": "akool_secret",

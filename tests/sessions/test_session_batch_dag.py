@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow_support import dag_run, task_states, xcom_value
 from retelling_support import scripts_in
-from session_support import set_sim_connection
+from task_support import set_akool_conn
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -36,7 +36,7 @@ def test_batch_dag_speaks_every_script_once_and_leaves_nothing_open(
     # 20x real time: the sample (~160 s of speech) takes ~8 s; the connection tells the operator the
     # sim's time scale, so its session clock and waits match the sim's.
     sim: SimServer = akool_sim_factory(time_scale=20, **behaviour)
-    set_sim_connection(monkeypatch, sim, time_scale=True)
+    set_akool_conn(monkeypatch, sim, sim_time_scale=sim.config.time_scale)
     conf: dict[str, Any] = {"batches": 3, "language": language}
     path = SAMPLE
     if language != "en":

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from session_support import AVATAR, RecordingTI, api_calls, set_sim_connection
+from session_support import AVATAR, api_calls
+from task_support import FakeTI, make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.operators.session import DEFAULT_MAX_TOTAL_SESSION_SECONDS, AkoolRetellingSessionOperator
@@ -91,16 +92,16 @@ def test_a_bad_cap_fails_when_the_dag_is_parsed() -> None:
 
 @pytest.fixture
 def sim(akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> SimServer:
-    set_sim_connection(monkeypatch, akool_sim)
+    set_akool_conn(monkeypatch, akool_sim)
     akool_sim.clear_requests()
     return akool_sim
 
 
 def test_the_operator_refuses_a_huge_batch_before_any_api_call(sim: SimServer) -> None:
-    ti = RecordingTI()
+    ti = FakeTI()
     op = AkoolRetellingSessionOperator(task_id="retell", avatar_id=AVATAR, scripts=[TEN_MB])
     with pytest.raises(AirflowFailException) as caught:
-        op.execute({"ti": ti})  # type: ignore[arg-type]
+        op.execute(make_context(ti=ti))
     message = str(caught.value)
     planned = len(plan_sessions(normalise_scripts([TEN_MB])))
     assert f"retell: invalid input: max_total_session_seconds: planned {planned} session(s)" in message
@@ -115,11 +116,11 @@ def test_the_operator_cap_can_be_raised(sim: SimServer) -> None:
         AkoolRetellingSessionOperator(
             task_id="retell", avatar_id=AVATAR, scripts=scripts, duration=34, max_sessions=1,
             max_total_session_seconds=None,
-        ).execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+        ).execute(make_context())
     assert api_calls(sim) == []
     # duration 3600 = 3.6 s at time scale 1000: both lines fit one session, within a 3600 s cap.
     manifest = AkoolRetellingSessionOperator(
         task_id="retell", avatar_id=AVATAR, scripts=scripts, duration=3600, max_sessions=1,
         max_total_session_seconds=3600,
-    ).execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+    ).execute(make_context())
     assert manifest["totals"]["spoken"] == 2

@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 import pytest
-from session_support import AVATAR, RecordingTI, session_of, set_sim_connection
+from session_support import AVATAR, session_of
+from task_support import FakeTI, make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
 from airflow_provider_akool.client import AkoolClient, AkoolTransientError, ClientConfig
@@ -59,7 +60,7 @@ class FakeStateStore:
 def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
     server: SimServer = akool_sim_factory(time_scale=10)  # a 600 s session lives 60 s: open during a test
     server.set_channel(join_delay_seconds=0)
-    set_sim_connection(monkeypatch, server)
+    set_akool_conn(monkeypatch, server)
     return server
 
 
@@ -73,16 +74,17 @@ def open_session(sim: SimServer) -> str:
 
 
 def retell(
-    store: FakeStateStore, ti: RecordingTI | None = None, *, try_number: int = 2, **kwargs: Any
+    store: FakeStateStore, ti: FakeTI | None = None, *, try_number: int = 2, **kwargs: Any
 ) -> dict[str, Any]:
     """A retry (try 2) of a task with retries, unless told otherwise."""
     kwargs.setdefault("retries", 2)
     op = AkoolRetellingSessionOperator(
         task_id="retell", avatar_id=AVATAR, scripts=["A short line."], duration=600, **kwargs
     )
-    ti = ti or RecordingTI()
-    ti.try_number = try_number  # type: ignore[attr-defined]
-    result: dict[str, Any] = op.execute({"ti": ti, "task_state_store": store})  # type: ignore[arg-type]
+    context = make_context(ti=ti) if ti is not None else make_context()
+    context["ti"].try_number = try_number
+    context["task_state_store"] = store
+    result: dict[str, Any] = op.execute(context)
     return result
 
 
@@ -96,7 +98,7 @@ def test_the_next_try_closes_what_a_killed_try_left_before_opening_its_own(sim: 
     with sim_client(sim) as client:
         client.close_session(ended)  # closed already (e.g. by the run's sweeper): only reported
     store = FakeStateStore([orphan, ended])
-    ti = RecordingTI()
+    ti = FakeTI()
 
     manifest = retell(store, ti)
 
@@ -126,7 +128,7 @@ def test_earlier_ids_that_cannot_be_checked_go_to_the_sweeper_and_stay_recorded(
 
     monkeypatch.setattr(session_ledger, "sweep_open_sessions", unreachable)
     store = FakeStateStore([orphan])
-    ti = RecordingTI()
+    ti = FakeTI()
     manifest = retell(store, ti)
 
     assert manifest["status"] == "completed", "the new try still does its work"
@@ -203,13 +205,7 @@ def test_a_wrong_key_while_closing_earlier_sessions_fails_without_retry(
     sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     orphan = open_session(sim)
-    conn = {
-        "conn_type": "akool",
-        "host": sim.url,
-        "password": "wrong-key-ledger-0123456789",
-        "extra": {"stream_type": "sim"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_LEDGER", json.dumps(conn))
+    set_akool_conn(monkeypatch, sim, "akool_ledger", api_key="wrong-key-ledger-0123456789", max_retry_wait=None)
     with pytest.raises(AirflowFailException) as caught:
         retell(FakeStateStore([orphan]), akool_conn_id="akool_ledger")
     assert "akool_conn_id 'akool_ledger'" in str(caught.value) and "wrong-key" not in str(caught.value)
@@ -223,7 +219,7 @@ def test_a_broken_store_does_not_fail_the_task(sim: SimServer) -> None:
 
 def test_without_a_store_in_the_context_nothing_is_recorded(sim: SimServer) -> None:
     op = AkoolRetellingSessionOperator(task_id="retell", avatar_id=AVATAR, scripts=["A short line."], duration=600)
-    assert op.execute({"ti": RecordingTI()})["status"] == "completed"  # type: ignore[arg-type]
+    assert op.execute(make_context())["status"] == "completed"
 
 
 class FakeVariable:
@@ -249,10 +245,11 @@ class FakeVariable:
         cls.values.pop(key, None)
 
 
-class IdentityTI(RecordingTI):
-    def __init__(self, map_index: int) -> None:
-        super().__init__()
-        self.run_id, self.map_index = "manual__2026-01-01T00:00:00+00:00", map_index
+def identity(map_index: int) -> dict[str, Any]:
+    """The context of one map index of ``retelling_dag.retell`` in one run."""
+    return make_context(
+        dag_id="retelling_dag", task_id="retell", run_id="manual__2026-01-01T00:00:00+00:00", map_index=map_index
+    )
 
 
 def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,62 +260,56 @@ def test_before_airflow_3_3_the_ids_live_in_a_variable_per_task_instance(monkeyp
     monkeypatch.setattr(FakeVariable, "values", {})
     log = logging.getLogger("test")
 
-    first = ledger_for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    first = ledger_for_context(identity(0), log)
     first.save(["s1", "s2"])
     [key] = FakeVariable.values
     assert key.startswith(VARIABLE_PREFIX) and len(key) < 250
     assert "retelling_dag.retell[0]" in str(FakeVariable.descriptions[key]), "readable in the Variables list"
 
-    retry = ledger_for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    retry = ledger_for_context(identity(0), log)
     assert retry.load() == ["s1", "s2"], "the same task instance finds them"
-    other = ledger_for_context({"ti": IdentityTI(1)}, log)  # type: ignore[arg-type]
+    other = ledger_for_context(identity(1), log)
     assert other.load() == [], "another map index has its own entry"
     retry.save([])
     assert FakeVariable.values == {}, "deleted once every id is closed"
 
-    ledger = ledger_for_context({"ti": IdentityTI(0)}, log)  # type: ignore[arg-type]
+    ledger = ledger_for_context(identity(0), log)
     assert ledger.load() == []
     ledger.save(["s4"])
     ledger.finish()
     assert FakeVariable.values == {}, "deleted by the successful try"
 
 
-class PullingTI:
-    """XCom of ``retell`` over runs: ``prior`` by key for earlier runs, ``current`` by key for this one."""
+def pulling_ti(prior: dict[str, Any], current: dict[str, Any] | None = None) -> FakeTI:
+    """A sweeper's task instance reading XCom of ``retell`` over runs: ``prior`` by key for earlier
+    runs, ``current`` by key for this one. The sweeps here all succeed, so nothing is pushed."""
+    now = current or {}
 
-    def __init__(self, prior: dict[str, Any], current: dict[str, Any] | None = None) -> None:
-        self.prior, self.current = prior, current or {}
-        self.pulls: list[dict[str, Any]] = []
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **kwargs: Any) -> Any:
-        self.pulls.append({"task_ids": task_ids, "key": key, **kwargs})
-        mine = self.current.get(key)
+    def pull(task_ids: Any, key: str, **kwargs: Any) -> Any:
+        mine = now.get(key)
         if not kwargs.get("include_prior_dates"):
             return None if mine is None else [mine]
         # what Airflow returns for a mapped task over several runs: one list per map index and run,
         # this run's included
-        return [*self.prior.get(key, []), *([mine] if mine is not None else [])]
+        return [*prior.get(key, []), *([mine] if mine is not None else [])]
 
-    def xcom_push(self, key: str, value: Any) -> None:
-        raise AssertionError("nothing failed")
+    def nothing_failed(key: str, value: Any) -> None:
+        raise AssertionError(f"nothing failed, yet {key!r} was pushed")
+
+    return FakeTI(pull=pull, on_push=nothing_failed)
 
 
-def prior_sweep(ti: PullingTI, run_type: str = "scheduled", **kwargs: Any) -> dict[str, Any]:
-    class DagRun:
-        pass
-
-    dag_run = DagRun()
-    dag_run.run_type = run_type  # type: ignore[attr-defined]
+def prior_sweep(ti: FakeTI, run_type: str = "scheduled", **kwargs: Any) -> dict[str, Any]:
     op = AkoolCloseStaleSessionsOperator(
         task_id="close_prior_sessions", from_task_ids=["retell"], include_prior_runs=True, **kwargs
     )
-    result: dict[str, Any] = op.execute({"ti": ti, "dag_run": dag_run})  # type: ignore[arg-type]
+    result: dict[str, Any] = op.execute(make_context(ti=ti, run_type=run_type))
     return result
 
 
 def test_the_sweeper_reads_earlier_runs_only_when_asked(sim: SimServer) -> None:
     orphan = open_session(sim)
-    ti = PullingTI({"session_ids": [[orphan], ["closedLongAgo1", "closedLongAgo2"]]})
+    ti = pulling_ti({"session_ids": [[orphan], ["closedLongAgo1", "closedLongAgo2"]]})
     report = prior_sweep(ti)
     prior_pulls = [p for p in ti.pulls if p["include_prior_dates"]]
     assert {p["key"] for p in prior_pulls} == {"session_ids"}, "orphan candidates are not read from earlier runs"
@@ -326,9 +317,9 @@ def test_the_sweeper_reads_earlier_runs_only_when_asked(sim: SimServer) -> None:
     assert report["known"] == 3 and report["not_open"] == 2, "closed ones are only counted"
     assert session_of(sim, orphan)["ended_by"] == "close"
 
-    ti = PullingTI({"session_ids": [["x"]]})
+    ti = pulling_ti({"session_ids": [["x"]]})
     report = AkoolCloseStaleSessionsOperator(task_id="close_stale_sessions", from_task_ids=["retell"]).execute(
-        {"ti": ti}  # type: ignore[arg-type]
+        make_context(ti=ti)
     )
     assert all(p["include_prior_dates"] is False for p in ti.pulls) and report["known"] == 0
     assert {p["key"] for p in ti.pulls} == {"session_ids", "orphan_candidates"}
@@ -336,7 +327,7 @@ def test_the_sweeper_reads_earlier_runs_only_when_asked(sim: SimServer) -> None:
 
 def test_earlier_runs_orphan_candidates_are_left_alone_unless_asked(sim: SimServer) -> None:
     candidate = open_session(sim)  # maybe another DAG's live session
-    ti = PullingTI({"orphan_candidates": [[candidate]]})
+    ti = pulling_ti({"orphan_candidates": [[candidate]]})
     assert prior_sweep(ti)["known"] == 0
     assert session_of(sim, candidate)["closed_at"] is None
 
@@ -348,7 +339,7 @@ def test_the_current_runs_sessions_are_not_closed_by_the_prior_run_sweep(sim: Si
     live = open_session(sim)  # this run's retell is speaking (close_prior_sessions cleared alone)
     carried = open_session(sim)  # this run's retell handed it to its own sweeper
     earlier = open_session(sim)
-    ti = PullingTI(
+    ti = pulling_ti(
         {"session_ids": [[earlier]]}, current={"session_ids": [live], "orphan_candidates": [carried]}
     )
     report = prior_sweep(ti)
@@ -359,7 +350,7 @@ def test_the_current_runs_sessions_are_not_closed_by_the_prior_run_sweep(sim: Si
 
 def test_a_backfill_run_does_not_close_earlier_runs_sessions(sim: SimServer) -> None:
     earlier = open_session(sim)
-    ti = PullingTI({"session_ids": [[earlier]]})
+    ti = pulling_ti({"session_ids": [[earlier]]})
     report = prior_sweep(ti, run_type="backfill")
     assert report["known"] == 0 and report["closed"] == [] and ti.pulls == []
     assert session_of(sim, earlier)["closed_at"] is None
@@ -393,18 +384,19 @@ def test_an_account_error_while_closing_fails_the_sweeper_without_retry(
     assert closes == [orphan], "not retried: the account is the problem"
     with pytest.raises(AirflowException) as caught:
         AkoolCloseStaleSessionsOperator(task_id="sweep", session_ids=[orphan]).execute(
-            {"ti": RecordingTI()}  # type: ignore[arg-type]
+            make_context()
         )
     assert type(caught.value) is AirflowFailException
     assert "akool_conn_id 'akool_default'" in str(caught.value)
 
 
 def test_the_sweeper_fails_without_retry_on_a_wrong_key(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = {"conn_type": "akool", "host": sim.url, "password": "wrong-key-sweeper-0123456789"}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_SWEEP", json.dumps(conn))
+    set_akool_conn(
+        monkeypatch, sim, "akool_sweep", api_key="wrong-key-sweeper-0123456789", stream_type=None, max_retry_wait=None
+    )
     with pytest.raises(AirflowException) as caught:
         AkoolCloseStaleSessionsOperator(task_id="sweep", akool_conn_id="akool_sweep").execute(
-            {"ti": RecordingTI()}  # type: ignore[arg-type]
+            make_context()
         )
     assert type(caught.value) is AirflowFailException
     assert "akool_conn_id 'akool_sweep'" in str(caught.value) and "1101" in str(caught.value)

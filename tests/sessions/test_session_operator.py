@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from polling import wait_until
-from session_support import AVATAR, RecordingTI, api_calls, session_of, set_sim_connection
+from session_support import AVATAR, api_calls, session_of
+from task_support import FakeTI, make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
@@ -30,7 +31,7 @@ def operator(**overrides: Any) -> AkoolRetellingSessionOperator:
 
 @pytest.fixture
 def sim(akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> SimServer:
-    set_sim_connection(monkeypatch, akool_sim)
+    set_akool_conn(monkeypatch, akool_sim)
     akool_sim.clear_requests()
     return akool_sim
 
@@ -55,9 +56,9 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[m.split(":")[0] for _, m in BAD_INPUTS])
 def test_bad_input_fails_before_any_api_call(sim: SimServer, overrides: dict[str, Any], message: str) -> None:
-    ti = RecordingTI()
+    ti = FakeTI()
     with pytest.raises(AirflowFailException, match="invalid input") as caught:
-        operator(**overrides).execute({"ti": ti})  # type: ignore[arg-type]
+        operator(**overrides).execute(make_context(ti=ti))
     assert message in str(caught.value)
     assert api_calls(sim) == [], "nothing may be called (or paid for) with bad input"
     assert ti.pushed == []
@@ -83,9 +84,9 @@ def test_runs_pushes_session_id_at_once_and_returns_manifest(
         if key == "session_ids":
             seen_at_push.append(session_of(sim, value[-1]))
 
-    ti = RecordingTI(on_push)
+    ti = FakeTI(on_push=on_push)
     op = operator(stream_type=None, speed="1.1", pron_map={"akool": "ai ku er"})  # stream_type from the connection
-    manifest = op.execute({"ti": ti})  # type: ignore[arg-type]
+    manifest = op.execute(make_context(ti=ti))
 
     json.dumps(manifest)
     assert manifest["status"] == "completed"
@@ -104,38 +105,38 @@ def test_runs_pushes_session_id_at_once_and_returns_manifest(
 
 
 def test_akool_refusing_the_request_fails_without_retry(sim: SimServer) -> None:
-    ti = RecordingTI()
+    ti = FakeTI()
     with pytest.raises(AirflowFailException, match="does not exist"):
-        operator(avatar_id="no_such_avatar").execute({"ti": ti})  # type: ignore[arg-type]
+        operator(avatar_id="no_such_avatar").execute(make_context(ti=ti))
     assert ti.xcom("transcript")["status"] == "failed" and sim.state()["sessions"] == []
 
 
 def test_set_params_rejected_fails_without_retry_and_closes(sim: SimServer) -> None:
     sim.set_channel(ack_code=1003)
     with pytest.raises(AirflowFailException, match="code 1003"):
-        operator().execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+        operator().execute(make_context())
     assert sim.state()["open_sessions"] == []
 
 
 def test_templated_values_render_as_text(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     sim = akool_sim_factory(time_scale=20, join_delay_seconds=0)  # a 60 s session lasts 3 real seconds
-    set_sim_connection(monkeypatch, sim)
+    set_akool_conn(monkeypatch, sim)
     op = operator(scripts=json.dumps(["Rendered from a template."]), speed="0.9", duration="auto", voice_id="")
-    manifest = op.execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+    manifest = op.execute(make_context())
     assert manifest["settings"]["voice_id"] is None and manifest["settings"]["duration"] == "auto"
     assert manifest["sessions"][0]["duration"] == 60
 
 
 def test_on_kill_closes_the_open_session(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     sim = akool_sim_factory(time_scale=10)  # the long script below takes ~20 s: it will be killed first
-    set_sim_connection(monkeypatch, sim)
+    set_akool_conn(monkeypatch, sim)
     op = operator(scripts=["A long script the avatar will not finish. " * 100])
-    ti = RecordingTI()
+    ti = FakeTI()
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            op.execute({"ti": ti})  # type: ignore[arg-type]
+            op.execute(make_context(ti=ti))
         except BaseException as exc:
             errors.append(exc)
 
@@ -163,10 +164,10 @@ def test_execution_timeout_closes_the_session(akool_sim_factory: Any, monkeypatc
     from airflow_provider_akool._compat import AirflowTaskTimeout
 
     sim = akool_sim_factory(time_scale=10)
-    set_sim_connection(monkeypatch, sim)
+    set_akool_conn(monkeypatch, sim)
     op = operator(scripts=["A script far too long for the task's time limit. " * 100])
     with pytest.raises(AirflowTaskTimeout), timeout(2):  # what Airflow wraps execute in (SIGALRM)
-        op.execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+        op.execute(make_context())
     state = sim.state()
     assert len(state["sessions"]) == 1 and state["open_sessions"] == []
     assert state["sessions"][0]["ended_by"] == "close"

@@ -17,7 +17,8 @@ from retelling_support import (
     spoken_texts,
     wait_speaking,
 )
-from session_support import AVATAR, RecordingTI, async_client, session_of, set_sim_connection
+from session_support import AVATAR, async_client, session_of
+from task_support import FakeTI, make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
@@ -110,13 +111,13 @@ def test_the_operator_fails_without_retry_when_a_cap_stops_the_run(
 ) -> None:
     # The operator's runner works in real time; akool-sim at 1000x ends the session long before the
     # script is sent, so the run needs a recovery session, which max_sessions=1 refuses.
-    set_sim_connection(monkeypatch, akool_sim)
+    set_akool_conn(monkeypatch, akool_sim)
     operator = AkoolRetellingSessionOperator(
         task_id="retell", avatar_id=AVATAR, scripts=scripts_in("en", 2), language="en", max_sessions=1, retries=2,
     )
-    ti = RecordingTI()
+    ti = FakeTI()
     with pytest.raises(AirflowFailException, match="max_sessions: another session is needed"):
-        operator.execute({"ti": ti})  # type: ignore[arg-type]
+        operator.execute(make_context(ti=ti))
     transcript = ti.xcom("transcript")
     assert transcript["status"] == "failed" and transcript["totals"]["cuts"] == 1
     assert len(akool_sim.state()["sessions"]) == 1 and akool_sim.state()["open_sessions"] == []

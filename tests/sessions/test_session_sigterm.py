@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from polling import wait_until
+from task_support import akool_conn_json
 
 from airflow_provider_akool.sim.runner import SimServer
 
@@ -37,8 +38,8 @@ def speaking_session(sim: SimServer) -> str | None:
 @pytest.mark.usefixtures("airflow_db")
 def test_sigterm_to_dags_test_closes_every_session_within_10s(akool_sim_factory: Any, tmp_path: Path) -> None:
     sim: SimServer = akool_sim_factory(time_scale=5)
-    conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key, "extra": {"stream_type": "sim"}}
-    env = {**os.environ, "AIRFLOW_CONN_AKOOL_DEFAULT": json.dumps(conn), "PYTHONUNBUFFERED": "1"}
+    conn = akool_conn_json(sim, max_retry_wait=None)
+    env = {**os.environ, "AIRFLOW_CONN_AKOOL_DEFAULT": conn, "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "dags-test.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 import pytest
-from session_support import AVATAR, RecordingTI, api_calls
+from session_support import AVATAR, api_calls
+from task_support import make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowException, AirflowFailException
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
@@ -19,9 +19,7 @@ MANDARIN = "今天天气很好，我们去公园散步吧。" * 40  # noqa: RUF0
 
 
 def connect(monkeypatch: pytest.MonkeyPatch, sim: SimServer, **extra: Any) -> None:
-    conn = {"conn_type": "akool", "host": sim.url, "password": sim.config.api_key,
-            "extra": {"stream_type": "sim", "max_retry_wait": 0.05, **extra}}
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
+    set_akool_conn(monkeypatch, sim, **extra)
 
 
 def created_duration(sim: SimServer, **operator_args: Any) -> float:
@@ -34,7 +32,7 @@ def created_duration(sim: SimServer, **operator_args: Any) -> float:
         max_segment_attempts=1, **operator_args
     )
     with contextlib.suppress(AirflowException):
-        operator.execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+        operator.execute(make_context())
     creates = [r for r in api_calls(sim) if r["path"].endswith("/session/create")]
     assert len(creates) == 1
     return float(creates[0]["body"]["duration"])
@@ -73,6 +71,6 @@ def test_bad_rates_fail_before_any_api_call(
     with pytest.raises(AirflowFailException, match="invalid input") as caught:
         AkoolRetellingSessionOperator(
             task_id="retell", avatar_id=AVATAR, scripts=["你好"], language="zh", **operator_args
-        ).execute({"ti": RecordingTI()})  # type: ignore[arg-type]
+        ).execute(make_context())
     assert message in str(caught.value)
     assert api_calls(akool_sim) == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from session_support import AVATAR, set_sim_connection
+from session_support import AVATAR
+from task_support import FakeTI, make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowException
 from airflow_provider_akool.client import AkoolClient, ClientConfig
@@ -17,26 +18,15 @@ from airflow_provider_akool.sim.runner import SimServer
 pytestmark = pytest.mark.timeout(60)
 
 
-class PullingTI:
+def pulling_ti(values: dict[str, Any]) -> FakeTI:
     """A task instance whose xcom_pull answers from a dict keyed by XCom key (all map indexes)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-        self.pushed: dict[str, Any] = {}
-        self.pulls: list[tuple[Any, str]] = []
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        self.pulls.append((task_ids, key))
-        return self.values.get(key)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
+    return FakeTI(pull=lambda key, **_: values.get(key))
 
 
 @pytest.fixture
 def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
     server: SimServer = akool_sim_factory(time_scale=1)  # real time: sessions stay open during a test
-    set_sim_connection(monkeypatch, server)
+    set_akool_conn(monkeypatch, server)
     return server
 
 
@@ -47,7 +37,7 @@ def open_sessions(sim: SimServer, count: int) -> list[str]:
 
 def sweep(ti: Any = None, **kwargs: Any) -> dict[str, Any]:
     op = AkoolCloseStaleSessionsOperator(task_id="sweep", **kwargs)
-    result: dict[str, Any] = op.execute({"ti": ti or PullingTI({})})  # type: ignore[arg-type]
+    result: dict[str, Any] = op.execute(make_context(ti=ti or pulling_ti({})))
     return result
 
 
@@ -71,16 +61,17 @@ def test_only_known_ids_are_closed(sim: SimServer) -> None:
 
 def test_ids_from_upstream_xcom_of_every_map_index(sim: SimServer) -> None:
     first, second, third, stranger = open_sessions(sim, 4)
-    ti = PullingTI({"session_ids": [[first], [second, third]], "orphan_candidates": [None, None]})
+    ti = pulling_ti({"session_ids": [[first], [second, third]], "orphan_candidates": [None, None]})
     report = sweep(ti, from_task_ids=["retell"])
     assert ids(report["closed"]) == {first, second, third}
     assert sim.state()["open_sessions"] == [stranger]
-    assert ti.pulls == [(["retell"], "session_ids"), (["retell"], "orphan_candidates")]
+    pulled = [(p["task_ids"], p["key"]) for p in ti.pulls]
+    assert pulled == [(["retell"], "session_ids"), (["retell"], "orphan_candidates")]
 
 
 def test_known_ids_empty_closes_nothing(sim: SimServer) -> None:
     (session_id,) = open_sessions(sim, 1)
-    report = sweep(PullingTI({}), from_task_ids=["retell"])
+    report = sweep(pulling_ti({}), from_task_ids=["retell"])
     assert report["considered"] == 0
     assert sim.state()["open_sessions"] == [session_id]
 
@@ -104,10 +95,10 @@ def test_older_than_skips_sessions_of_unknown_age(sim: SimServer) -> None:
 def test_failed_close_fails_the_task_after_reporting(sim: SimServer) -> None:
     (session_id,) = open_sessions(sim, 1)
     sim.set_faults(1.0, kinds=["http_500"], paths=["/api/open/v4/liveAvatar/session/close"])
-    ti = PullingTI({})
+    ti = pulling_ti({})
     with pytest.raises(AirflowException, match=session_id):
         sweep(ti)
-    assert ids(ti.pushed["sweep_report"]["failed"]) == {session_id}
+    assert ids(ti.xcom("sweep_report")["failed"]) == {session_id}
 
 
 @pytest.mark.parametrize(

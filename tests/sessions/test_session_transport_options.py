@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from session_support import AVATAR, RecordingTI, api_calls
+from session_support import AVATAR, api_calls
+from task_support import FakeTI, make_context, set_akool_conn
 
 from airflow_provider_akool._compat import AirflowFailException
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
@@ -37,17 +37,7 @@ def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
 
 
 def connect(monkeypatch: pytest.MonkeyPatch, sim: SimServer, **extra: Any) -> None:
-    conn = {
-        "conn_type": "akool",
-        "host": sim.url,
-        "password": sim.config.api_key,
-        "extra": {"stream_type": "sim", "max_retry_wait": 0.05, **extra},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AKOOL_DEFAULT", json.dumps(conn))
-
-
-def context(ti: RecordingTI | None = None) -> Any:
-    return {"ti": ti or RecordingTI()}
+    set_akool_conn(monkeypatch, sim, **extra)
 
 
 def chunks_sent(manifest: dict[str, Any]) -> int:
@@ -58,14 +48,14 @@ def test_default_budget_then_a_larger_one_from_the_operator_and_from_the_connect
     sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     default = operator()
-    assert chunks_sent(default.execute(context())) >= 4  # 960 B each
+    assert chunks_sent(default.execute(make_context())) >= 4  # 960 B each
 
     opted_in = operator(max_message_bytes=4000, bytes_per_second=40_000)
-    manifest = opted_in.execute(context())
+    manifest = opted_in.execute(make_context())
     assert manifest["status"] == "completed" and chunks_sent(manifest) == 1
 
     connect(monkeypatch, sim, max_message_bytes="4000", bytes_per_second=40_000)
-    manifest = operator().execute(context())
+    manifest = operator().execute(make_context())
     assert chunks_sent(manifest) == 1
     assert sim.state()["open_sessions"] == []
 
@@ -73,19 +63,19 @@ def test_default_budget_then_a_larger_one_from_the_operator_and_from_the_connect
 def test_a_bad_extra_or_parameter_fails_before_any_call(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.clear_requests()
     with pytest.raises(AirflowFailException, match="max_message_bytes: 20000 is outside"):
-        operator(max_message_bytes=20_000).execute(context())
+        operator(max_message_bytes=20_000).execute(make_context())
     connect(monkeypatch, sim, bytes_per_second="fast")
     with pytest.raises(AirflowFailException, match="extra field 'bytes_per_second' must be a whole number"):
-        operator().execute(context())
+        operator().execute(make_context())
     assert api_calls(sim) == []
 
 
 def test_a_40_entry_pron_map_is_refused_before_the_session_is_created(sim: SimServer) -> None:
     sim.clear_requests()
     pron_map = {f"Brandname{i:02d}": f"bran dee nay {i:02d}" for i in range(40)}
-    ti = RecordingTI()
+    ti = FakeTI()
     with pytest.raises(AirflowFailException) as caught:
-        operator(pron_map=pron_map).execute(context(ti))
+        operator(pron_map=pron_map).execute(make_context(ti=ti))
     message = str(caught.value)
     assert "pron_map: with its 40 entries the set-params message is" in message and "960-byte" in message
     assert api_calls(sim) == [] and ti.pushed == [], "nothing created, nothing paid for"
