@@ -7,6 +7,7 @@ from typing import Any
 from airflow_provider_akool import __version__
 
 STREAM_TYPES = ["agora", "livekit", "trtc", "sim"]
+PORT_LABEL = "Port (enter 0: the port of the base URL; needed by the Test icon)"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -50,10 +51,14 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "akool",
                 "hook-class-name": "airflow_provider_akool.hooks.akool.AkoolHook",
                 "hook-name": "Akool",
+                # The port stays in the form, stored as 0: Airflow 3.3's Test icon sends port 0 for a
+                # stored null and its API then refuses the test (apache/airflow#73298); the form
+                # cannot give a hidden field a value (docs/connection.md, "Testing a connection").
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
+                    "hidden-fields": ["schema"],
                     "relabeling": {
                         "host": "API base URL",
+                        "port": PORT_LABEL,
                         "login": "Client ID (legacy token mode, optional)",
                         "password": "API key (or client secret in token mode)",
                     },
@@ -61,6 +66,7 @@ def get_provider_info() -> dict[str, Any]:
                         "host": "https://openapi.akool.com",
                         "login": "leave empty to authenticate with x-api-key",
                         "password": "API key from Akool: API Credentials",
+                        "port": "0",
                     },
                 },
                 "conn-fields": {

@@ -12,10 +12,11 @@ runs' ``session_ids`` only, never this run's (nor earlier runs' orphan candidate
 other callers' sessions), and does nothing in a backfill run.
 
 Concurrency: the mapped session tasks run in the Airflow pool ``akool_sessions``; its slot count
-is the number of sessions open at once. Create it before the first run, e.g.
-``airflow pools set akool_sessions 10 "Akool streaming sessions"``. A scheduler leaves tasks of a
-missing pool queued forever; ``airflow dags test`` runs tasks one at a time and does not look at
-pools at all.
+is the number of sessions open at once. Create it before the first run: Admin > Pools in the UI, or
+``airflow pools set akool_sessions 10 "Akool streaming sessions"``. A scheduler never starts tasks
+of a missing pool (they stay "scheduled" with an empty log), so ``check_pool`` watches them and
+fails after 3 minutes with a message saying how to create the pool; once it exists they start by
+themselves. ``airflow dags test`` does not look at pools at all.
 
 Runs against real Akool or akool-sim alike; only the ``akool_default`` connection differs (its
 ``stream_type`` extra picks the transport: ``sim`` for akool-sim).
@@ -32,6 +33,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sensors.pool import AkoolPoolGuardSensor
 
 SAMPLE = Path(__file__).with_name("data") / "retelling_scripts.jsonl"
 POOL = "akool_sessions"
@@ -139,6 +141,7 @@ def akool_retelling_batch() -> None:
         trigger_rule="all_done",
     )
     retell >> [sweep, summarise(batches)]
+    batches >> AkoolPoolGuardSensor(task_id="check_pool", watched_pool=POOL, watched_task_ids=[RETELL_TASK])
 
 
 akool_retelling_batch()
