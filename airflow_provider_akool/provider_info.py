@@ -7,7 +7,7 @@ from typing import Any
 from airflow_provider_akool import __version__
 
 STREAM_TYPES = ["agora", "livekit", "trtc", "sim"]
-PORT_LABEL = "Port (enter 0: the port of the base URL; needed by the Test icon)"
+PORT_LABEL = "Port (enter 0; the Test icon needs it)"
 
 
 def get_provider_info() -> dict[str, Any]:

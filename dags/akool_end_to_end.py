@@ -21,9 +21,10 @@ Everything environment-specific is a param: ``akool_conn_id`` and ``aws_conn_id`
 at real Akool and real S3 means changing those two connections), ``s3_bucket``, ``s3_prefix``, the
 inputs (``video_urls``, ``scripts_file``) and the waits (``avatar_poll_seconds``,
 ``session_duration``; against a sped-up akool-sim give seconds rather than ``auto``, since real-time
-overheads grow by the time scale in simulated time). Create the pool once:
-``airflow pools set akool_sessions 3 "Akool streaming sessions"`` (``airflow dags test`` ignores
-pools). ``make demo`` runs this DAG against akool-sim and a local S3.
+overheads grow by the time scale in simulated time). Create the pool once, under Admin > Pools or
+with ``airflow pools set akool_sessions 3 "Akool streaming sessions"`` (``airflow dags test`` ignores
+pools): a scheduler never starts tasks of a missing pool, so ``check_pool`` fails after 3 minutes
+with a message saying how to create it. ``make demo`` runs this DAG against akool-sim and a local S3.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sensors.pool import AkoolPoolGuardSensor
 
 DATA = Path(__file__).with_name("data")
 VIDEOS = DATA / "e2e_videos.json"
@@ -257,6 +259,7 @@ def akool_end_to_end() -> None:
         trigger_rule="all_done",
     )
     retell >> [transcripts, sweep]
+    sessions >> AkoolPoolGuardSensor(task_id="check_pool", watched_pool=POOL, watched_task_ids=[RETELL_TASK])
     [archive, transcripts, sweep] >> summarise(avatar_inputs, sessions)
 
 

@@ -218,7 +218,8 @@ def test_a_new_user_connects_tests_triggers_and_finds_the_preview(journey: Journ
         right = _test_connection(trip, "akool_right_key", "Connected to Akool")
     assert "Test Connection Successful" in right, right
     # 4 official avatars, plus those the avatar run has uploaded by now.
-    assert re.search(rf"Connected to Akool at {re.escape(stack.sim_url)}; \d+ streaming avatar\(s\) visible", right), right
+    connected = rf"Connected to Akool at {re.escape(stack.sim_url)}; \d+ streaming avatar\(s\) visible"
+    assert re.search(connected, right), right
 
     with trip.step("test icon, wrong key"):
         wrong = _test_connection(trip, "akool_wrong_key", "rejected")
