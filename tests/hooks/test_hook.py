@@ -146,7 +146,9 @@ def test_port_zero_is_ignored_and_a_real_port_reaches_the_base_url(
     assert AkoolHook().get_config().base_url == base_url
 
 
-def test_a_port_that_contradicts_the_base_url_names_both(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
+def test_a_port_that_contradicts_the_base_url_names_both(
+    monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter
+) -> None:
     set_conn(monkeypatch, host="http://127.0.0.1:8765", port=9000, password="key-abcdef")
     with pytest.raises(ValueError, match=r"port 9000 differs from the port of the API base URL 'http://127.0.0.1:8765'"):
         AkoolHook().get_config()
