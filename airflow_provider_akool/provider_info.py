@@ -40,7 +40,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [
-            {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.sensors.avatar"]},
+            {
+                "integration-name": "Akool",
+                "python-modules": ["airflow_provider_akool.sensors.avatar", "airflow_provider_akool.sensors.pool"],
+            },
         ],
         "triggers": [
             {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.triggers.avatar"]},

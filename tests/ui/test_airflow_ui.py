@@ -5,11 +5,12 @@ Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright; no browser i
 a plain ``pytest`` run skips it. Steps (each timed, each ending in a screenshot):
 
 1. log in with the simple auth manager's form;
-2. create two Akool connections in the Add Connection dialog, one with the right key and one with a
+2. find the project's documentation URL on Admin > Providers;
+3. create two Akool connections in the Add Connection dialog, one with the right key and one with a
    wrong key (port 0, as the form asks: docs/connection.md, "Testing a connection");
-3. press the Test icon on each connection's row and read the toast;
-4. trigger ``akool_retelling_batch`` from its Trigger dialog with the defaults and wait for success;
-5. open a ``create_avatar`` instance of ``akool_avatars_from_videos`` (started through the REST API at
+4. press the Test icon on each connection's row and read the toast;
+5. trigger ``akool_retelling_batch`` from its Trigger dialog with the defaults and wait for success;
+6. open a ``create_avatar`` instance of ``akool_avatars_from_videos`` (started through the REST API at
    the beginning, so that its avatars get ready meanwhile) and find its preview link on the Details tab.
 """
 
@@ -21,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,12 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 SIM_KEY = "sim-api-key"
+# pyproject's [project.urls] Documentation, as installed: Admin > Providers must link it.
+DOCS_URL = next(
+    entry.split(",", 1)[1].strip()
+    for entry in metadata.metadata("airflow-provider-akool").get_all("Project-URL") or []
+    if entry.split(",", 1)[0].strip().lower() == "documentation"
+)
 RETELL_DAG = "akool_retelling_batch"
 AVATAR_DAG = "akool_avatars_from_videos"
 # The avatar of the sim whose default voice the retelling batch uses (sim/avatars.py).
@@ -206,6 +214,12 @@ def test_a_new_user_connects_tests_triggers_and_finds_the_preview(journey: Journ
 
     with trip.step("log in"):
         _log_in(trip)
+
+    with trip.step("provider page links the project documentation"):
+        trip.page.goto(f"{stack.url}/providers", wait_until="domcontentloaded")
+        docs = trip.page.get_by_role("link", name="airflow-provider-akool", exact=True)
+        href = docs.get_attribute("href")
+    assert href == DOCS_URL, href
 
     with trip.step("create connections in the form"):
         _add_connection(trip, "akool_right_key", SIM_KEY)
