@@ -63,7 +63,7 @@ def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
     host = (conn.host or "").strip()
     if host and "://" not in host:
         host = f"https://{host}"
-    host = _with_port(host or DEFAULT_BASE_URL, getattr(conn, "port", None), conn.conn_id)
+    host = _with_port(host or DEFAULT_BASE_URL, conn.port, conn.conn_id)
     numeric: dict[str, Any] = {}
     for key, cast in (
         ("timeout", float),
