@@ -47,7 +47,7 @@ SIM_VOICE = "iP95p4xoKVk53GoZ742B"
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("AKOOL_UI_TEST") != "1", reason="browser test: run it with make ui-test"),
-    pytest.mark.timeout(600),
+    pytest.mark.timeout(900),
 ]
 
 
