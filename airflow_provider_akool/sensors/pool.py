@@ -62,7 +62,6 @@ class AkoolPoolGuardSensor(BaseSensorOperator):
     :param watched_task_ids: the tasks that need the pool; mapped instances are included.
     """
 
-    template_fields: Sequence[str] = ()
     ui_color = "#f4e8d0"
 
     def __init__(
