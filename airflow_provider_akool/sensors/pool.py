@@ -44,7 +44,7 @@ def missing_pool_message(pool: str, task_ids: Collection[str], waited: float) ->
         f"in the Airflow pool {pool!r}, and a scheduler never starts tasks of a pool that does not exist "
         f"(its log says \"Tasks using non-existent pool '{pool}' will not be scheduled\"). Create the pool, "
         f"with as many slots as sessions may be open at once: Admin > Pools > Add Pool in the UI, or "
-        f"`airflow pools set {pool} 4 \"Akool streaming sessions\"`. The waiting tasks then start by "
+        f'`airflow pools set {pool} 4 "Akool streaming sessions"`. The waiting tasks then start by '
         "themselves; clear this task to watch again. If the pool exists, other runs hold all its slots."
     )
 
@@ -88,8 +88,12 @@ class AkoolPoolGuardSensor(BaseSensorOperator):
         if started:
             self.log.info("Pool %r gave out slots: %s left 'scheduled'", self.watched_pool, ", ".join(started))
             return True
-        self.log.info("%d instance(s) of %s still wait for a slot in pool %r", len(states),
-                      ", ".join(self.watched_task_ids), self.watched_pool)
+        self.log.info(
+            "%d instance(s) of %s still wait for a slot in pool %r",
+            len(states),
+            ", ".join(self.watched_task_ids),
+            self.watched_pool,
+        )
         return False
 
     def execute(self, context: Context) -> Any:

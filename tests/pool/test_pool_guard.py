@@ -34,8 +34,14 @@ def guard(**kwargs: Any) -> AkoolPoolGuardSensor:
 
 
 def test_watched_states_take_mapped_and_plain_instances_of_the_named_tasks_only() -> None:
-    states = {"retell_0": "scheduled", "retell_11": "queued", "retell": "running",
-              "retell_summary": "success", "retelling_2": "running", "plan_batches": "success"}
+    states = {
+        "retell_0": "scheduled",
+        "retell_11": "queued",
+        "retell": "running",
+        "retell_summary": "success",
+        "retelling_2": "running",
+        "plan_batches": "success",
+    }
     assert watched_states(states, ["retell"]) == {"retell_0": "scheduled", "retell_11": "queued", "retell": "running"}
 
 

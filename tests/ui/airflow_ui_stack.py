@@ -96,8 +96,12 @@ class AirflowStack:
         # The DAG runs use akool_default from the environment (with the sim's time scale); the
         # connections the browser creates in the form are their own.
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": self.sim_url, "password": "sim-api-key",
-             "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
+            {
+                "conn_type": "akool",
+                "host": self.sim_url,
+                "password": "sim-api-key",
+                "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE},
+            }
         )
         code = migrate.process.wait(timeout=max(1.0, deadline - time.monotonic()))
         if code != 0:
@@ -125,8 +129,9 @@ class AirflowStack:
             return False
 
     def _token(self) -> str:
-        response = httpx.post(f"{self.url}/auth/token", json={"username": USER, "password": self.password},
-                              timeout=30.0)
+        response = httpx.post(
+            f"{self.url}/auth/token", json={"username": USER, "password": self.password}, timeout=30.0
+        )
         response.raise_for_status()
         return str(response.json()["access_token"])
 
@@ -137,8 +142,14 @@ class AirflowStack:
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Call the public REST API as the admin; RuntimeError on an HTTP error."""
-        response = httpx.request(method, f"{self.url}/api/v2{path}", json=body, timeout=30.0,
-                                 headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+        response = httpx.request(
+            method,
+            f"{self.url}/api/v2{path}",
+            json=body,
+            timeout=30.0,
+            headers={"Authorization": f"Bearer {self.token}"},
+            **kwargs,
+        )
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {response.text[:300]}")
         return response.json() if response.content else None
@@ -157,4 +168,3 @@ class AirflowStack:
             except psutil.NoSuchProcess:
                 pass
         return survivors
-
