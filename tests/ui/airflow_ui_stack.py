@@ -114,6 +114,9 @@ class AirflowStack:
         self._start("triggerer", [airflow, "triggerer", "--skip-serve-logs"], env)
         wait_until("the API server", self._healthy, max(1.0, deadline - time.monotonic()))
         self.token = self._token()
+        # The form's connection types: the first call imports every provider's hooks (seconds on a
+        # busy machine); made here, the browser's call is served from the API server's cache.
+        self.api("GET", "/connections/hook_meta", prefix="/ui", timeout=180.0)
         self.api("POST", "/pools", {"name": POOL, "slots": 4, "description": "Akool streaming sessions"})
         wait_until("the example DAGs to be parsed", self._parsed, max(1.0, deadline - time.monotonic()))
 
@@ -140,13 +143,22 @@ class AirflowStack:
         ids = {d["dag_id"] for d in found["dags"]}
         return {"akool_retelling_batch", "akool_avatars_from_videos"} <= ids
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Call the public REST API as the admin; RuntimeError on an HTTP error."""
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        prefix: str = "/api/v2",
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Call the REST API as the admin; RuntimeError on an HTTP error."""
         response = httpx.request(
             method,
-            f"{self.url}/api/v2{path}",
+            f"{self.url}{prefix}{path}",
             json=body,
-            timeout=30.0,
+            timeout=timeout,
             headers={"Authorization": f"Bearer {self.token}"},
             **kwargs,
         )

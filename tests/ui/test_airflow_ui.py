@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ class Journey:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Any]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Any]:
     from airflow_ui_stack import AirflowStack
 
     home = Path(tempfile.mkdtemp(prefix="akool-ui-test-"))
@@ -100,6 +101,8 @@ def stack() -> Iterator[Any]:
         survivors = airflow.stop()
         print(f"[ui-test] stopped every process by PID; survivors: {survivors or 'none'}", flush=True)
         assert not survivors, f"processes left running: {survivors}"
+        if request.session.testsfailed == 0:
+            shutil.rmtree(home, ignore_errors=True)  # kept with its logs when something failed
 
 
 @pytest.fixture
@@ -145,6 +148,7 @@ def _add_connection(trip: Journey, conn_id: str, key: str) -> None:
     dialog.get_by_label("Connection ID").fill(conn_id)
     # The type picker is a react-select: type into its combobox and pick the option.
     dialog.get_by_text("Select Connection Type").click(force=True)
+    page.get_by_role("option").first.wait_for()  # the list of types has loaded
     page.keyboard.type("Akool")
     page.get_by_role("option", name="Akool", exact=True).click()
     dialog.locator("input[name=host]").fill(trip.stack.sim_url)
