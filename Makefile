@@ -87,3 +87,17 @@ test-oldest: $(VENV_OLDEST)/.installed
 # make e2e on Airflow 3.1 (real scheduler, triggerer crash and restart).
 e2e-oldest: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/python -m akool_demo.e2e
+
+# The browser test (tests/ui): Debian's chromium driven by Playwright against a real Airflow
+# (api-server, scheduler, dag-processor, triggerer) and akool-sim on 127.0.0.1; about 3 minutes.
+# Installs chromium with apt-get when it is missing (no browser download).
+# `make ui-test-oldest` runs it on Airflow 3.1 (its UI and API differ; the Test icon must work on both).
+.PHONY: ui-test ui-test-oldest chromium
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+ui-test: venv chromium
+	AKOOL_UI_TEST=1 $(BIN)/pytest -q -s tests/ui
+
+ui-test-oldest: $(VENV_OLDEST)/.installed chromium
+	AKOOL_UI_TEST=1 $(VENV_OLDEST)/bin/pytest -q -s tests/ui

@@ -10,6 +10,7 @@ from airflow_provider_akool import __version__
 # (streaming/transports/factory.py SUPPORTED_STREAM_TYPES; ``trtc`` has no Python SDK and is refused).
 # The first one is the form's default, and the operator's when the extra is unset.
 FORM_STREAM_TYPES = ["agora", "livekit", "sim"]
+PORT_LABEL = "Port (enter 0; the Test icon needs it)"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -42,7 +43,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [
-            {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.sensors.avatar"]},
+            {
+                "integration-name": "Akool",
+                "python-modules": ["airflow_provider_akool.sensors.avatar", "airflow_provider_akool.sensors.pool"],
+            },
         ],
         "triggers": [
             {"integration-name": "Akool", "python-modules": ["airflow_provider_akool.triggers.avatar"]},
@@ -53,10 +57,14 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "akool",
                 "hook-class-name": "airflow_provider_akool.hooks.akool.AkoolHook",
                 "hook-name": "Akool",
+                # The port stays in the form, stored as 0: Airflow 3.3's Test icon sends port 0 for a
+                # stored null and its API then refuses the test (apache/airflow#73298); the form
+                # cannot give a hidden field a value (docs/connection.md, "Testing a connection").
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
+                    "hidden-fields": ["schema"],
                     "relabeling": {
                         "host": "API base URL",
+                        "port": PORT_LABEL,
                         "login": "Client ID (legacy token mode, optional)",
                         "password": "API key (or client secret in token mode)",
                     },
@@ -64,6 +72,7 @@ def get_provider_info() -> dict[str, Any]:
                         "host": "https://openapi.akool.com",
                         "login": "leave empty to authenticate with x-api-key",
                         "password": "API key from Akool: API Credentials",
+                        "port": "0",
                     },
                 },
                 "conn-fields": {

@@ -10,7 +10,8 @@
   `akool-archive`); for a local S3 put its `endpoint_url` in the connection's extra;
 - the pool `akool_sessions` for the retelling sessions, created once under Admin > Pools or with
   `airflow pools set akool_sessions 3 "Akool streaming sessions"` (`airflow dags test` ignores
-  pools);
+  pools). A scheduler never starts tasks of a missing pool, so `check_pool` fails after 3 minutes
+  with a message saying how to create it;
 - a triggerer: avatar uploads wait there (`deferrable=True`).
 
 **Does**
@@ -54,6 +55,7 @@ from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
 from airflow_provider_akool.sessions.keys import TRANSCRIPT_KEY
+from airflow_provider_akool.sensors.pool import AkoolPoolGuardSensor
 
 DATA = Path(__file__).with_name("data")
 VIDEOS = DATA / "e2e_videos.json"
@@ -284,6 +286,7 @@ def akool_end_to_end() -> None:
         trigger_rule="all_done",
     )
     retell >> [transcripts, sweep]
+    sessions >> AkoolPoolGuardSensor(task_id="check_pool", watched_pool=POOL, watched_task_ids=[RETELL_TASK])
     [archive, transcripts, sweep] >> summarise(avatar_inputs, sessions)
 
 

@@ -6,7 +6,9 @@
   transport (`sim` against akool-sim);
 - the pool `akool_sessions`: its slots are the sessions open at once. Create it before the first
   run, under Admin > Pools or with `airflow pools set akool_sessions 10 "Akool streaming sessions"`
-  (`airflow dags test` ignores pools);
+  (`airflow dags test` ignores pools). A scheduler never starts tasks of a missing pool (they stay
+  "scheduled" with an empty log), so `check_pool` watches them and fails after 3 minutes with a
+  message saying how to create it; once the pool exists they start by themselves;
 - the scripts: a JSON Lines file, one `{"id": ..., "text": ...}` object per line
   (`data/retelling_scripts.jsonl` beside this file unless the `scripts_file` param names another).
 
@@ -42,6 +44,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
+from airflow_provider_akool.sensors.pool import AkoolPoolGuardSensor
 
 SAMPLE = Path(__file__).with_name("data") / "retelling_scripts.jsonl"
 POOL = "akool_sessions"
@@ -155,6 +158,7 @@ def akool_retelling_batch() -> None:
         trigger_rule="all_done",
     )
     retell >> [sweep, summarise(batches)]
+    batches >> AkoolPoolGuardSensor(task_id="check_pool", watched_pool=POOL, watched_task_ids=[RETELL_TASK])
 
 
 akool_retelling_batch()

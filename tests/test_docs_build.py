@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,9 @@ def test_docs_build_strict(tmp_path: Path) -> None:
     # The reference pages are generated from the docstrings, not written by hand.
     reference = (site / "reference" / "operators-session.html").read_text(encoding="utf-8")
     assert "segment_timeout" in reference and "ready_timeout" in reference
+    # Opened from file:// with no network, search still works: the index ships as a script and no
+    # page loads a script from elsewhere (the offline plugin's worker shim is vendored).
+    assert (site / "search" / "search_index.js").read_text(encoding="utf-8").startswith("var __index = ")
+    for html in site.rglob("*.html"):
+        remote = re.findall(r'<script[^>]+src="(https?:[^"]+)"', html.read_text(encoding="utf-8"))
+        assert not remote, f"{html.relative_to(site)} loads {remote}"

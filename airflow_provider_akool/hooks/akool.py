@@ -9,6 +9,7 @@ import json
 import weakref
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 
@@ -46,6 +47,25 @@ class ConnectionExtraError(ValueError):
         self.problem = problem
 
 
+def _with_port(base_url: str, port: int | None, conn_id: str | None) -> str:
+    """The base URL with the connection's port in it; 0 or no port leaves the URL as it is.
+
+    The form stores 0 (see provider_info: Airflow 3.3's Test icon needs a stored port), and the URI
+    form ``akool://:key@host:8765`` puts the port here rather than in the host.
+    """
+    if not port:
+        return base_url
+    parts = urlsplit(base_url)
+    if parts.port is None:
+        return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
+    if parts.port != port:
+        raise ValueError(
+            f"connection {conn_id!r}: port {port} differs from the port of the API base URL {base_url!r}; "
+            "set the port to 0 or make them the same"
+        )
+    return base_url
+
+
 def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
     """Build a ClientConfig from a connection: host = base URL, password = API key, login = client id.
 
@@ -56,6 +76,7 @@ def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
     host = (conn.host or "").strip()
     if host and "://" not in host:
         host = f"https://{host}"
+    host = _with_port(host or DEFAULT_BASE_URL, conn.port, conn.conn_id)
     numeric: dict[str, Any] = {}
     for key, cast in (
         ("timeout", float),
@@ -71,7 +92,7 @@ def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
                 raise ConnectionExtraError(conn.conn_id, key, "must be a number") from None
     login = (conn.login or "").strip() or None
     return ClientConfig(
-        base_url=host or DEFAULT_BASE_URL,
+        base_url=host,
         api_key=None if login else conn.password,
         client_id=login,
         client_secret=conn.password if login else None,

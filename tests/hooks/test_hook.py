@@ -126,3 +126,32 @@ async def test_concurrent_first_calls_build_one_client(monkeypatch: pytest.Monke
     clients = await asyncio.gather(*(AkoolHook(akool_conn_id="akool_concurrent").get_async_client() for _ in range(50)))
     assert len({id(c) for c in clients}) == 1
     await clients[0].aclose()
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "base_url"),
+    [
+        ("http://127.0.0.1:8765", 0, "http://127.0.0.1:8765"),  # what the connection form stores
+        ("http://127.0.0.1:8765", None, "http://127.0.0.1:8765"),
+        ("http://127.0.0.1", 8765, "http://127.0.0.1:8765"),  # akool://:key@127.0.0.1:8765 in URI form
+        ("openapi.akool.com", 443, "https://openapi.akool.com:443"),
+        ("http://127.0.0.1:8765", 8765, "http://127.0.0.1:8765"),
+        (None, 0, "https://openapi.akool.com"),
+    ],
+)
+def test_port_zero_is_ignored_and_a_real_port_reaches_the_base_url(
+    monkeypatch: pytest.MonkeyPatch, host: str | None, port: int | None, base_url: str
+) -> None:
+    set_conn(monkeypatch, host=host, port=port, password="key-abcdef")
+    assert AkoolHook().get_config().base_url == base_url
+
+
+def test_a_port_that_contradicts_the_base_url_names_both(
+    monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter
+) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:8765", port=9000, password="key-abcdef")
+    with pytest.raises(ValueError, match=r"port 9000 differs from the port of the API base URL 'http://127.0.0.1:8765'"):
+        AkoolHook().get_config()
+    ok, message = AkoolHook().test_connection()
+    assert not ok and message.startswith("Connection is misconfigured: ") and "port 9000" in message
+    assert api.calls.call_count == 0
