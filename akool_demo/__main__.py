@@ -121,8 +121,12 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
         s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
-             "extra": {"stream_type": "sim", "sim_time_scale": time_scale}}
+            {
+                "conn_type": "akool",
+                "host": sim_url,
+                "password": "sim-api-key",
+                "extra": {"stream_type": "sim", "sim_time_scale": time_scale},
+            }
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         print("\n$ airflow db migrate")
@@ -143,8 +147,17 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
         urls, scripts = _inputs(dags_folder)
         with httpx.Client(timeout=30.0) as http:
             state = http.get(f"{sim_url}/_sim/state").json()
-            report = collect(sim_state=state, s3=s3, bucket=BUCKET, prefix=PREFIX, video_urls=urls, scripts=scripts,
-                             http=http, run_ok=code == 0, run_detail="" if code == 0 else f"see {log}")
+            report = collect(
+                sim_state=state,
+                s3=s3,
+                bucket=BUCKET,
+                prefix=PREFIX,
+                video_urls=urls,
+                scripts=scripts,
+                http=http,
+                run_ok=code == 0,
+                run_detail="" if code == 0 else f"see {log}",
+            )
         print("What happened, read from akool-sim's /_sim/state and from S3 (objects re-hashed):\n")
         print(report.render())
         ok = report.ok
@@ -166,8 +179,13 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--dags-folder", type=Path, default=Path("dags"))
-    parser.add_argument("--also", action="append", default=[], metavar="DAG_ID",
-                        help="another example DAG to run first with airflow dags test (repeatable)")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="DAG_ID",
+        help="another example DAG to run first with airflow dags test (repeatable)",
+    )
     parser.add_argument("--time-scale", type=float, default=20.0, help="simulated seconds per real second")
     parser.add_argument("--keep-home", action="store_true", help="keep the throw-away AIRFLOW_HOME and logs")
     args = parser.parse_args(argv)

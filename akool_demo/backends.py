@@ -61,16 +61,39 @@ def start_postgres(home: Path, env: dict[str, str]) -> tuple[Managed, str]:
         home.chmod(home.stat().st_mode | 0o011)  # mkdtemp makes it 0700: let that user reach its directory
         closed = [str(p) for p in home.resolve().parents if not p.stat().st_mode & 0o001]
         if closed:
-            raise RuntimeError(f"PostgreSQL runs as {user} here, who cannot reach {home}: {closed[0]} is not "
-                               "world-searchable (use a directory under the system temp dir)")
+            raise RuntimeError(
+                f"PostgreSQL runs as {user} here, who cannot reach {home}: {closed[0]} is not "
+                "world-searchable (use a directory under the system temp dir)"
+            )
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / "initdb.log").open("wb") as sink:
-        subprocess.run(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"],
-                       check=True, stdout=sink, stderr=subprocess.STDOUT, user=user, timeout=120)
+        subprocess.run(
+            ["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"],
+            check=True,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            user=user,
+            timeout=120,
+        )
     port = free_port()
-    command = ["postgres", "-D", str(data), "-k", str(data), "-h", "127.0.0.1", "-p", str(port),
-               "-c", "max_connections=200", "-c", "fsync=off", "-c", "full_page_writes=off"]
+    command = [
+        "postgres",
+        "-D",
+        str(data),
+        "-k",
+        str(data),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-c",
+        "max_connections=200",
+        "-c",
+        "fsync=off",
+        "-c",
+        "full_page_writes=off",
+    ]
     child = start("postgres", command, env=env, logs=logs, user=user)
     child.stop_signal = signal.SIGINT
     try:
@@ -127,8 +150,21 @@ def start_redis(home: Path, env: dict[str, str]) -> tuple[Managed, str]:
     port = free_port()
     workdir = home / "redis"
     workdir.mkdir(parents=True)
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(workdir), "--daemonize", "no"]
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--daemonize",
+        "no",
+    ]
     child = start("redis", command, env=env, logs=home / "logs")
     try:
         _wait_port(port, child, timeout=30)

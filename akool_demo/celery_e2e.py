@@ -61,16 +61,18 @@ RETELL_TASK = "retell"
 
 def _celery_environment(home: Path, port: int, dags: Path, db_url: str, broker: str) -> dict[str, str]:
     env = _environment(home, port, dags)
-    env.update({
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
-        "AIRFLOW__CELERY__BROKER_URL": broker,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,  # with +psycopg2: a bare postgresql:// means psycopg 3
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "akool_demo.hostname.worker_hostname",
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
-    })
+    env.update(
+        {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,  # with +psycopg2: a bare postgresql:// means psycopg 3
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "akool_demo.hostname.worker_hostname",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
+        }
+    )
     return env
 
 
@@ -85,8 +87,9 @@ def _long_scripts(path: Path, base: list[str], rounds: int) -> list[str]:
     """A scripts file ``rounds`` times as long as the e2e one (distinct ids and texts), so that each
     retelling session stays open long enough for a worker to be killed in the middle of it."""
     texts = [f"Part {n + 1}. {text}" for n in range(rounds) for text in base]
-    path.write_text("".join(json.dumps({"id": f"k{i}", "text": t}) + "\n" for i, t in enumerate(texts)),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": f"k{i}", "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8"
+    )
     return texts
 
 
@@ -104,9 +107,24 @@ class CeleryRun(Run):
     def start_worker(self, name: str, env: dict[str, str]) -> Managed:
         workdir = self.home / "workers" / name
         workdir.mkdir(parents=True)
-        child = start(name, [venv_command("airflow"), "celery", "worker", "--celery-hostname", f"{name}@127.0.0.1",
-                             "--concurrency", "3", "--skip-serve-logs", "--without-gossip", "--without-mingle"],
-                      env={**env, HOSTNAME_ENV: name}, logs=self.home / "logs", cwd=workdir)
+        child = start(
+            name,
+            [
+                venv_command("airflow"),
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{name}@127.0.0.1",
+                "--concurrency",
+                "3",
+                "--skip-serve-logs",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env={**env, HOSTNAME_ENV: name},
+            logs=self.home / "logs",
+            cwd=workdir,
+        )
         self.children.append(child)
         self.workers[name] = child
         self.say(f"  started {name:<15} pid {child.pid} in {workdir}")
@@ -115,8 +133,12 @@ class CeleryRun(Run):
     def execute(self) -> None:
         import importlib.util
 
-        for module, why in (("psycopg2", "the metadata DB"), ("asyncpg", "Airflow 3's async engine on PostgreSQL"),
-                            ("redis", "the Celery broker"), ("airflow.providers.celery", "CeleryExecutor")):
+        for module, why in (
+            ("psycopg2", "the metadata DB"),
+            ("asyncpg", "Airflow 3's async engine on PostgreSQL"),
+            ("redis", "the Celery broker"),
+            ("airflow.providers.celery", "CeleryExecutor"),
+        ):
             if importlib.util.find_spec(module.split(".")[0]) is None or (
                 "." in module and importlib.util.find_spec(module) is None
             ):
@@ -139,15 +161,25 @@ class CeleryRun(Run):
         dags = _dags_folder(home, self.source_dags)
         env = _celery_environment(home, port, dags, db_url, broker)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
-             "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
+            {
+                "conn_type": "akool",
+                "host": sim_url,
+                "password": "sim-api-key",
+                "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE},
+            }
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         # The executor's module imports Celery internals that Celery releases have dropped: fail here,
         # with Python's own message, rather than with a scheduler that dies in the background.
         executor = "airflow.providers.celery.executors.celery_executor_utils"
-        probe = subprocess.run([sys.executable, "-c", f"import {executor}"], env=env, capture_output=True, text=True,
-                               timeout=120, check=False)
+        probe = subprocess.run(
+            [sys.executable, "-c", f"import {executor}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if probe.returncode != 0:
             last = (probe.stderr.strip().splitlines() or ["?"])[-1]
             raise E2EError(f"CeleryExecutor cannot be imported with the installed Celery: {last}")
@@ -165,8 +197,12 @@ class CeleryRun(Run):
         db = PgMeta(db_url)
         api = f"http://127.0.0.1:{port}/api/v2"
         wait_until("the API server", lambda: _api_ready(api), self.left(240))
-        _api(api, "POST", "/pools", {"name": "akool_sessions", "slots": self.pool_slots,
-                                     "description": "Akool streaming sessions"})
+        _api(
+            api,
+            "POST",
+            "/pools",
+            {"name": "akool_sessions", "slots": self.pool_slots, "description": "Akool streaming sessions"},
+        )
         wait_until("the DAG to be parsed by the dag-processor", db.dag_parsed, self.left(180))
         self.say(f"  the API server answers; the DAG is parsed; pool akool_sessions has {self.pool_slots} slots")
 
@@ -181,17 +217,30 @@ class CeleryRun(Run):
         self.say(f"- triggered {DAG_ID} run {run_id}")
 
     def finish(self, db: PgMeta, run_id: str) -> str:
-        final = wait_until(f"run {run_id} to finish",
-                           lambda: s if (s := db.run_state(run_id)) in ("success", "failed") else None,
-                           self.left(300), every=1.0)
+        final = wait_until(
+            f"run {run_id} to finish",
+            lambda: s if (s := db.run_state(run_id)) in ("success", "failed") else None,
+            self.left(300),
+            every=1.0,
+        )
         self.say(f"  run {run_id}: {final}")
         for task, state in sorted(db.task_states(run_id).items()):
             if state != "success":
                 self.say(f"    {task:<24} {state}")
         return final
 
-    def invariants(self, label: str, *, sim_url: str, s3: Any, prefix: str, urls: list[str], scripts: list[str],
-                   run_ok: bool, killed: frozenset[str] = frozenset()) -> None:
+    def invariants(
+        self,
+        label: str,
+        *,
+        sim_url: str,
+        s3: Any,
+        prefix: str,
+        urls: list[str],
+        scripts: list[str],
+        run_ok: bool,
+        killed: frozenset[str] = frozenset(),
+    ) -> None:
         """The demo's invariants (``report.collect``) for one run, each check prefixed with ``label``.
 
         ``killed``: sessions a SIGKILLed try opened. Its retry cannot know what that try said (its
@@ -205,8 +254,16 @@ class CeleryRun(Run):
 
         with httpx.Client(timeout=30.0) as http:
             state = http.get(f"{sim_url}/_sim/state").json()
-            report = collect(sim_state=state, s3=s3, bucket=BUCKET, prefix=prefix, video_urls=urls,
-                             scripts=scripts, http=http, run_ok=run_ok)
+            report = collect(
+                sim_state=state,
+                s3=s3,
+                bucket=BUCKET,
+                prefix=prefix,
+                video_urls=urls,
+                scripts=scripts,
+                http=http,
+                run_ok=run_ok,
+            )
         if killed:
             spoken = [text for row in report.sessions for text in row["texts"]]
             unspoken = sorted(set(scripts) - set(spoken))
@@ -214,12 +271,16 @@ class CeleryRun(Run):
             others = {row["session_id"] for row in report.sessions} - killed
             replaced = {
                 "every script was spoken exactly once": Check(
-                    "no script left unspoken (the retry re-speaks the killed try's share)", not unspoken,
+                    "no script left unspoken (the retry re-speaks the killed try's share)",
+                    not unspoken,
                     f"{len(set(spoken) & set(scripts))}/{len(set(scripts))} spoken, "
-                    f"{len(spoken) - len(set(spoken))} repeated" + (f"; unspoken {unspoken[:3]}" if unspoken else "")),
+                    f"{len(spoken) - len(set(spoken))} repeated" + (f"; unspoken {unspoken[:3]}" if unspoken else ""),
+                ),
                 "every session's transcript was archived": Check(
-                    "every transcript but the killed try's was archived", others <= stored,
-                    f"{len(stored & others)}/{len(others)}; killed try's session(s) {sorted(killed)}"),
+                    "every transcript but the killed try's was archived",
+                    others <= stored,
+                    f"{len(stored & others)}/{len(others)}; killed try's session(s) {sorted(killed)}",
+                ),
             }
             report.checks = [replaced.get(c.name, c) for c in report.checks]
         self.say("")
@@ -239,10 +300,14 @@ class CeleryRun(Run):
         for _, _, _, host, _ in tries:
             hosts[host] = hosts.get(host, 0) + 1
         self.say(f"  task tries per worker hostname: {hosts}")
-        self.check("clean run: the task instances ran on both Celery workers (task_instance.hostname)",
-                   set(hosts) == set(WORKERS), json.dumps(hosts))
-        self.invariants("clean run", sim_url=sim_url, s3=s3, prefix=prefix, urls=urls, scripts=scripts,
-                        run_ok=final == "success")
+        self.check(
+            "clean run: the task instances ran on both Celery workers (task_instance.hostname)",
+            set(hosts) == set(WORKERS),
+            json.dumps(hosts),
+        )
+        self.invariants(
+            "clean run", sim_url=sim_url, s3=s3, prefix=prefix, urls=urls, scripts=scripts, run_ok=final == "success"
+        )
         self.say(f"  clean run took {took:.0f} s")
         return took
 
@@ -257,8 +322,14 @@ class CeleryRun(Run):
         scripts = _long_scripts(scripts_file, base, rounds=10)
         # 3600 simulated s (180 real): the sim must not end the leaked session on its own before the
         # retry closes it, or the check would prove nothing.
-        conf = {"s3_bucket": BUCKET, "s3_prefix": prefix, "avatar_poll_seconds": 1.0, "session_duration": 3600,
-                "video_urls": kill_urls, "scripts_file": str(scripts_file)}
+        conf = {
+            "s3_bucket": BUCKET,
+            "s3_prefix": prefix,
+            "avatar_poll_seconds": 1.0,
+            "session_duration": 3600,
+            "video_urls": kill_urls,
+            "scripts_file": str(scripts_file),
+        }
         sampler = OpenSessionSampler(sim_url).start()
         try:
             self.trigger(api, run_id, conf)
@@ -278,18 +349,24 @@ class CeleryRun(Run):
                         return index, host
                 return None
 
-            index, host = wait_until("a retell try with an open session", retelling_with_open_session,
-                                     self.left(240), every=0.2)
+            index, host = wait_until(
+                "a retell try with an open session", retelling_with_open_session, self.left(240), every=0.2
+            )
             time.sleep(0.5)  # a moment into speaking (each share takes several seconds)
             open_at_kill = list(sampler.current)
             victim = self.workers[host]
             tree = [p.pid for p in victim.tree()]
             killed_at = time.monotonic()
             notes = victim.kill_tree()
-            self.say(f"- SIGKILLed {host} (retell[{index}] running there; open sessions {open_at_kill}): "
-                     f"{len(tree)} PIDs {tree}; {'; '.join(n for n in notes if 'ALIVE' in n) or 'all gone'}")
-            self.check(f"kill run: {host}'s whole process tree was SIGKILLed while retell[{index}] spoke",
-                       not victim.alive() and not [n for n in notes if "ALIVE" in n], f"{len(tree)} PIDs")
+            self.say(
+                f"- SIGKILLed {host} (retell[{index}] running there; open sessions {open_at_kill}): "
+                f"{len(tree)} PIDs {tree}; {'; '.join(n for n in notes if 'ALIVE' in n) or 'all gone'}"
+            )
+            self.check(
+                f"kill run: {host}'s whole process tree was SIGKILLed while retell[{index}] spoke",
+                not victim.alive() and not [n for n in notes if "ALIVE" in n],
+                f"{len(tree)} PIDs",
+            )
             final = self.finish(db, run_id)
         finally:
             sampler.stop()
@@ -306,26 +383,45 @@ class CeleryRun(Run):
         closed = [(s["_id"], s["ended_by"], sampler.last_seen.get(s["_id"], killed_at) - killed_at) for s in leaked]
         survivor = next(name for name in WORKERS if name != host)
         self.say(f"  retell tries (task, map index, try, hostname, state): {tries}")
-        self.check(f"kill run: the killed retell tries {hit} were retried on {survivor} and succeeded",
-                   bool(hit) and all(any(t[1] == m and t[3] == survivor and t[4] == "success" for t in tries)
-                                     for m in hit), json.dumps(tries))
-        self.check(f"kill run: the sessions the killed tries left open were closed by the DAG ({len(closed)})",
-                   bool(closed) and all(ended == "close" for _, ended, _ in closed),
-                   "; ".join(f"{sid} ended by {ended}, {after:.1f} s after the kill" for sid, ended, after in closed))
+        self.check(
+            f"kill run: the killed retell tries {hit} were retried on {survivor} and succeeded",
+            bool(hit) and all(any(t[1] == m and t[3] == survivor and t[4] == "success" for t in tries) for m in hit),
+            json.dumps(tries),
+        )
+        self.check(
+            f"kill run: the sessions the killed tries left open were closed by the DAG ({len(closed)})",
+            bool(closed) and all(ended == "close" for _, ended, _ in closed),
+            "; ".join(f"{sid} ended by {ended}, {after:.1f} s after the kill" for sid, ended, after in closed),
+        )
         logs = self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={RETELL_TASK}"
-        said = " ".join(p.read_text(errors="replace") for m in hit for p in logs.glob(f"map_index={m}/attempt=*.log")
-                        if not p.name.startswith("attempt=1."))
-        self.check("kill run: each retry closed the session its killed try left open (retry's log)",
-                   bool(closed) and all(f"Closed session {sid} left open by an earlier try" in said
-                                        for sid, _, _ in closed),
-                   "" if said else f"no retry log under {logs}")
+        said = " ".join(
+            p.read_text(errors="replace")
+            for m in hit
+            for p in logs.glob(f"map_index={m}/attempt=*.log")
+            if not p.name.startswith("attempt=1.")
+        )
+        self.check(
+            "kill run: each retry closed the session its killed try left open (retry's log)",
+            bool(closed) and all(f"Closed session {sid} left open by an earlier try" in said for sid, _, _ in closed),
+            "" if said else f"no retry log under {logs}",
+        )
         if closed:
             self.timings["kill -> leaked session closed"] = max(after for _, _, after in closed)
-        self.check(f"kill run: the sim's open sessions never exceeded the pool ({self.pool_slots})",
-                   sampler.peak <= self.pool_slots and sampler.samples > 0,
-                   f"peak {sampler.peak} over {sampler.samples} samples")
-        self.invariants("kill run", sim_url=sim_url, s3=s3, prefix=prefix, urls=kill_urls, scripts=scripts,
-                        run_ok=final == "success", killed=frozenset(sid for sid, _, _ in closed))
+        self.check(
+            f"kill run: the sim's open sessions never exceeded the pool ({self.pool_slots})",
+            sampler.peak <= self.pool_slots and sampler.samples > 0,
+            f"peak {sampler.peak} over {sampler.samples} samples",
+        )
+        self.invariants(
+            "kill run",
+            sim_url=sim_url,
+            s3=s3,
+            prefix=prefix,
+            urls=kill_urls,
+            scripts=scripts,
+            run_ok=final == "success",
+            killed=frozenset(sid for sid, _, _ in closed),
+        )
 
     def stop_all(self) -> None:
         """Airflow's components first (they hold connections to the backends), then the backends."""
@@ -343,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dags-folder", default="dags", help="where akool_end_to_end.py and data/ are")
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="akool-e2e-celery-"))
-    run = CeleryRun(home, args.timeout, Path(args.dags_folder).resolve(), kill=not args.no_kill,
-                    pool_slots=args.pool_slots)
+    run = CeleryRun(
+        home, args.timeout, Path(args.dags_folder).resolve(), kill=not args.no_kill, pool_slots=args.pool_slots
+    )
     print(f"AIRFLOW_HOME {home}", flush=True)
     error: str | None = None
     try:

@@ -43,8 +43,7 @@ class PgMeta:
 
     def tries(self, run_id: str) -> list[tuple[str, int, int, str, str]]:
         """(task, map index, try number, hostname, state) of every try: earlier ones from the history table."""
-        sql = ("SELECT task_id, map_index, try_number, hostname, state FROM {table} "
-               "WHERE dag_id = %s AND run_id = %s")
+        sql = "SELECT task_id, map_index, try_number, hostname, state FROM {table} WHERE dag_id = %s AND run_id = %s"
         found = self.rows(sql.format(table="task_instance"), DAG_ID, run_id)
         found += self.rows(sql.format(table="task_instance_history"), DAG_ID, run_id)
         return sorted({(str(t), int(m), int(n), str(h or ""), str(s)) for t, m, n, h, s in found})
@@ -53,14 +52,20 @@ class PgMeta:
         """map index -> hostname of the running instances of ``task_id``."""
         found = self.rows(
             "SELECT map_index, hostname FROM task_instance WHERE dag_id = %s AND run_id = %s AND task_id = %s "
-            "AND state = 'running'", DAG_ID, run_id, task_id,
+            "AND state = 'running'",
+            DAG_ID,
+            run_id,
+            task_id,
         )
         return {int(m): str(h or "") for m, h in found}
 
     def xcom(self, run_id: str, task_id: str) -> Any:
         found = self.rows(
             "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = %s AND key = 'return_value' "
-            "AND map_index = -1", DAG_ID, run_id, task_id,
+            "AND map_index = -1",
+            DAG_ID,
+            run_id,
+            task_id,
         )
         if not found:
             return None

@@ -250,8 +250,12 @@ class Run:
         s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
         env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {"conn_type": "akool", "host": sim_url, "password": "sim-api-key",
-             "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE}}
+            {
+                "conn_type": "akool",
+                "host": sim_url,
+                "password": "sim-api-key",
+                "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE},
+            }
         )
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         self.wait_migrated(migrate, 180, "SQLite")
@@ -287,19 +291,26 @@ class Run:
                 raise E2EError(f"a task failed before the triggerer restart: {states}")
             return None
 
-        assigned = wait_until("3 deferred create_avatar instances with their triggers assigned", deferred_in_first,
-                              self.left(180))
+        assigned = wait_until(
+            "3 deferred create_avatar instances with their triggers assigned", deferred_in_first, self.left(180)
+        )
         old_jobs = {job for _, job in assigned if job is not None}
         (old_job,) = old_jobs
-        wait_until(f"the 3 triggers to log from triggerer job {old_job}",
-                   lambda: len(_trigger_logs(home, run_id, old_job)) == 3, self.left(60))
+        wait_until(
+            f"the 3 triggers to log from triggerer job {old_job}",
+            lambda: len(_trigger_logs(home, run_id, old_job)) == 3,
+            self.left(60),
+        )
         self.say(f"- 3 avatar waits deferred; triggers {[t for t, _ in assigned]} run in triggerer #1 (job {old_job})")
 
         tree = [p.pid for p in first.tree()]
         notes = first.stop(kill=True)
         self.say(f"- killed triggerer #1 (SIGKILL to every PID of its tree {tree}): {'; '.join(notes)}")
-        self.check("triggerer #1 ran the 3 AkoolAvatarTriggers (trigger logs of its job), then was killed",
-                   len(_trigger_logs(home, run_id, old_job)) == 3 and not first.alive(), f"pids {tree}")
+        self.check(
+            "triggerer #1 ran the 3 AkoolAvatarTriggers (trigger logs of its job), then was killed",
+            len(_trigger_logs(home, run_id, old_job)) == 3 and not first.alive(),
+            f"pids {tree}",
+        )
         self.start("triggerer-2", "triggerer", "--skip-serve-logs", env=env)
 
         def adopted() -> list[tuple[int, int | None]] | None:
@@ -309,19 +320,25 @@ class Run:
 
         moved = wait_until("triggerer #2 to adopt the 3 triggers", adopted, self.left(HEALTH_THRESHOLD * 6))
         (new_job,) = {job for _, job in moved if job is not None}
-        wait_until(f"the 3 triggers to log from triggerer job {new_job}",
-                   lambda: len(_trigger_logs(home, run_id, new_job)) == 3, self.left(60))
-        self.say(f"- triggerer #2 (job {new_job}) adopted triggers {[t for t, _ in moved]}; the avatars are "
-                 "still queued")
+        wait_until(
+            f"the 3 triggers to log from triggerer job {new_job}",
+            lambda: len(_trigger_logs(home, run_id, new_job)) == 3,
+            self.left(60),
+        )
+        self.say(
+            f"- triggerer #2 (job {new_job}) adopted triggers {[t for t, _ in moved]}; the avatars are still queued"
+        )
         self.check("triggerer #2 adopted the deferred waits", new_job != old_job, f"job {old_job} -> {new_job}")
 
         advance = {"seconds": QUEUE_SECONDS + 120}
         httpx.post(f"{sim_url}/_sim/clock/advance", json=advance, timeout=10).raise_for_status()
         self.say("- advanced akool-sim's clock by a simulated day: the avatars become ready")
 
-        final = wait_until("the DAG run to finish",
-                           lambda: s if (s := db.run_state(run_id)) in ("success", "failed") else None,
-                           self.left(240))
+        final = wait_until(
+            "the DAG run to finish",
+            lambda: s if (s := db.run_state(run_id)) in ("success", "failed") else None,
+            self.left(240),
+        )
         states = db.task_states(run_id)
         self.say(f"- run {run_id}: {final}")
         for task, state in sorted(states.items()):
@@ -330,24 +347,46 @@ class Run:
         logs = _task_logs(home, run_id, CREATE_TASK)
         deferred = sorted(i for i, text in logs.items() if "Pausing task as DEFERRED" in text)
         resumed = sorted(i for i, text in logs.items() if "is ready" in text)
-        self.check("each create_avatar task log shows the deferral, then the resume in a worker",
-                   deferred == resumed == [0, 1, 2], f"deferred {deferred}, resumed {resumed}")
-        fired = sorted(i for i, text in _trigger_logs(home, run_id, new_job).items()
-                       if "status=3" in text and "Trigger fired event" in text)
-        self.check(f"the avatars became ready while their triggers ran in triggerer #2 (job {new_job}), "
-                   "which fired the events", fired == [0, 1, 2], f"map indexes {fired}")
+        self.check(
+            "each create_avatar task log shows the deferral, then the resume in a worker",
+            deferred == resumed == [0, 1, 2],
+            f"deferred {deferred}, resumed {resumed}",
+        )
+        fired = sorted(
+            i
+            for i, text in _trigger_logs(home, run_id, new_job).items()
+            if "status=3" in text and "Trigger fired event" in text
+        )
+        self.check(
+            f"the avatars became ready while their triggers ran in triggerer #2 (job {new_job}), "
+            "which fired the events",
+            fired == [0, 1, 2],
+            f"map indexes {fired}",
+        )
         early = sorted(i for i, text in _trigger_logs(home, run_id, old_job).items() if "Trigger fired event" in text)
-        self.check("no event fired before the restart (the waits really were interrupted)", not early,
-                   f"fired in job {old_job}: {early}" if early else "")
+        self.check(
+            "no event fired before the restart (the waits really were interrupted)",
+            not early,
+            f"fired in job {old_job}: {early}" if early else "",
+        )
 
         data = self.source_dags / "data"
         urls = json.loads((data / "e2e_videos.json").read_text(encoding="utf-8"))["video_urls"]
-        scripts = [json.loads(line)["text"] for line in (data / "e2e_scripts.jsonl").read_text().splitlines()
-                   if line.strip()]
+        scripts = [
+            json.loads(line)["text"] for line in (data / "e2e_scripts.jsonl").read_text().splitlines() if line.strip()
+        ]
         with httpx.Client(timeout=30.0) as http:
             state = http.get(f"{sim_url}/_sim/state").json()
-            report = collect(sim_state=state, s3=s3, bucket=BUCKET, prefix=PREFIX, video_urls=urls, scripts=scripts,
-                             http=http, run_ok=final == "success")
+            report = collect(
+                sim_state=state,
+                s3=s3,
+                bucket=BUCKET,
+                prefix=PREFIX,
+                video_urls=urls,
+                scripts=scripts,
+                http=http,
+                run_ok=final == "success",
+            )
         self.say("")
         self.say(report.render())
         self.checks += [(c.name, c.ok, c.detail) for c in report.checks]
@@ -375,8 +414,11 @@ class Run:
                 return False
 
         survivors = [pid for pids in recorded.values() for pid in pids if survives(pid)]
-        self.check("every process started was stopped by PID", not survivors,
-                   f"survivors {survivors}" if survivors else f"{sum(map(len, recorded.values()))} PIDs")
+        self.check(
+            "every process started was stopped by PID",
+            not survivors,
+            f"survivors {survivors}" if survivors else f"{sum(map(len, recorded.values()))} PIDs",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

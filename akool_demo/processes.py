@@ -110,8 +110,9 @@ def start(
     log = logs / f"{name}.log"
     sink: IO[bytes] = log.open("ab")
     try:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   user=user, cwd=cwd)
+        process = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, user=user, cwd=cwd
+        )
     finally:
         sink.close()  # the child has its own descriptor
     return Managed(name, process, log)
@@ -139,13 +140,32 @@ def start_sim(
     """
     url_file = home / "akool-sim.url"
     if overrides:
-        command = [sys.executable, "-m", SERVERS_MODULE, "sim", "--url-file", str(url_file),
-                   "--time-scale", str(time_scale)]
+        command = [
+            sys.executable,
+            "-m",
+            SERVERS_MODULE,
+            "sim",
+            "--url-file",
+            str(url_file),
+            "--time-scale",
+            str(time_scale),
+        ]
         for key, value in overrides.items():
             command += ["--set", f"{key}={value}"]
     else:
-        command = [sys.executable, "-m", "airflow_provider_akool.sim", "--host", "127.0.0.1", "--port", "0",
-                   "--time-scale", str(time_scale), "--url-file", str(url_file)]
+        command = [
+            sys.executable,
+            "-m",
+            "airflow_provider_akool.sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--time-scale",
+            str(time_scale),
+            "--url-file",
+            str(url_file),
+        ]
     child = start("akool-sim", command, env=env, logs=home / "logs")
     try:
         return child, wait_for_file(url_file, child, timeout=30)
@@ -175,6 +195,10 @@ def s3_client(endpoint_url: str) -> Any:
     from akool_demo.seaweedfs import SeaweedS3
 
     keys = SeaweedS3.boto3_credentials()
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=keys["region_name"],
-                        aws_access_key_id=keys["aws_access_key_id"],
-                        aws_secret_access_key=keys["aws_secret_access_key"])
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=keys["region_name"],
+        aws_access_key_id=keys["aws_access_key_id"],
+        aws_secret_access_key=keys["aws_secret_access_key"],
+    )

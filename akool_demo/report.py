@@ -84,8 +84,15 @@ class E2EReport:
         out += _table(
             ["session_id", "avatar_id", "spoken", "duration", "pre-charged", "refunded", "ended by"],
             [
-                [s["session_id"], s["avatar_id"], f"{s['spoken']}/{s['segments']}", f"{s['duration']} s",
-                 f"{s['precharged']:.2f}", f"{s['refunded']:.2f}", s["ended_by"] or "still open"]
+                [
+                    s["session_id"],
+                    s["avatar_id"],
+                    f"{s['spoken']}/{s['segments']}",
+                    f"{s['duration']} s",
+                    f"{s['precharged']:.2f}",
+                    f"{s['refunded']:.2f}",
+                    s["ended_by"] or "still open",
+                ]
                 for s in self.sessions
             ],
             right={2, 3, 4, 5},
@@ -106,8 +113,10 @@ class E2EReport:
             right={1},
         )
         out.append("")
-        out.append(f"Open sessions left: {len(self.open_sessions)}"
-                   + (f" ({', '.join(self.open_sessions)})" if self.open_sessions else ""))
+        out.append(
+            f"Open sessions left: {len(self.open_sessions)}"
+            + (f" ({', '.join(self.open_sessions)})" if self.open_sessions else "")
+        )
         out.append("")
         out.append("Checks")
         out += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}" + (f": {c.detail}" if c.detail else "") for c in self.checks]
@@ -208,15 +217,25 @@ def collect(
         avatar = by_url.get(url)
         state = {3: "ready", 4: "failed"}.get(avatar["status"], "processing") if avatar else "missing"
         report.avatars.append(
-            {"avatar_id": avatar["avatar_id"] if avatar else "-", "state": state, "uploads": uploads.get(url, 0),
-             "source_url": url}
+            {
+                "avatar_id": avatar["avatar_id"] if avatar else "-",
+                "state": state,
+                "uploads": uploads.get(url, 0),
+                "source_url": url,
+            }
         )
     once = all(a["uploads"] == 1 for a in report.avatars)
-    report.checks.append(Check("each video became exactly one avatar", once,
-                               "" if once else ", ".join(f"{a['source_url']}: {a['uploads']}" for a in report.avatars)))
+    report.checks.append(
+        Check(
+            "each video became exactly one avatar",
+            once,
+            "" if once else ", ".join(f"{a['source_url']}: {a['uploads']}" for a in report.avatars),
+        )
+    )
     ready = [a for a in report.avatars if a["state"] == "ready"]
-    report.checks.append(Check("every avatar is ready", len(ready) == len(report.avatars),
-                               f"{len(ready)}/{len(report.avatars)}"))
+    report.checks.append(
+        Check("every avatar is ready", len(ready) == len(report.avatars), f"{len(ready)}/{len(report.avatars)}")
+    )
 
     # Sessions on those avatars: every script spoken exactly once, every session closed by the task.
     ours = {a["avatar_id"] for a in report.avatars}
@@ -229,22 +248,30 @@ def collect(
     expected = Counter(scripts)
     missing = expected - spoken
     extra = spoken - expected
-    report.checks.append(Check(
-        "every script was spoken exactly once", not missing and not extra,
-        f"{sum(spoken.values())}/{sum(expected.values())} spoken"
-        + (f"; missing {len(missing)}" if missing else "") + (f"; repeated/unexpected {len(extra)}" if extra else ""),
-    ))
+    report.checks.append(
+        Check(
+            "every script was spoken exactly once",
+            not missing and not extra,
+            f"{sum(spoken.values())}/{sum(expected.values())} spoken"
+            + (f"; missing {len(missing)}" if missing else "")
+            + (f"; repeated/unexpected {len(extra)}" if extra else ""),
+        )
+    )
     report.credits = {
         "precharged": sum(s["precharged"] for s in report.sessions),
         "refunded": sum(s["refunded"] for s in report.sessions),
     }
     report.credits["spent"] = report.credits["precharged"] - report.credits["refunded"]
     by_close = all(s["ended_by"] == "close" for s in report.sessions)
-    report.checks.append(Check("every session was closed by the DAG (unused credit refunded)",
-                               by_close and bool(report.sessions), f"{len(report.sessions)} session(s)"))
+    report.checks.append(
+        Check(
+            "every session was closed by the DAG (unused credit refunded)",
+            by_close and bool(report.sessions),
+            f"{len(report.sessions)} session(s)",
+        )
+    )
     report.open_sessions = list(sim_state["open_sessions"])
-    report.checks.append(Check("no session left open", not report.open_sessions,
-                               f"{len(report.open_sessions)} open"))
+    report.checks.append(Check("no session left open", not report.open_sessions, f"{len(report.open_sessions)} open"))
 
     # S3: every manifest entry is in S3 with the sha256 the manifest and the metadata state, which
     # is also the sha256 of its source (resources: the bytes at the URL; transcripts: the sim's record).
@@ -256,11 +283,19 @@ def collect(
         body, _ = _read_object(s3, bucket, manifest_key)
         for entry in json.loads(body)["entries"]:
             if entry["status"] not in ("archived", "skipped") or not entry.get("key"):
-                report.objects.append(StoredObject(
-                    key=entry.get("key") or entry["name"], kind="?", name=entry["name"], size=None, sha256=None,
-                    manifest_sha256=None, metadata_sha256=None, source_sha256=None,
-                    source_check=f"MISMATCH: {entry['status']} ({entry.get('reason')})",
-                ))
+                report.objects.append(
+                    StoredObject(
+                        key=entry.get("key") or entry["name"],
+                        kind="?",
+                        name=entry["name"],
+                        size=None,
+                        sha256=None,
+                        manifest_sha256=None,
+                        metadata_sha256=None,
+                        source_sha256=None,
+                        source_check=f"MISMATCH: {entry['status']} ({entry.get('reason')})",
+                    )
+                )
                 continue
             listed.add(entry["key"])
             report.objects.append(_check_entry(s3, bucket, entry, http, sim_sessions))
@@ -268,14 +303,26 @@ def collect(
     transcripts = [o for o in report.objects if o.kind == "transcript"]
     resources = [o for o in report.objects if o.kind == "resource"]
     archived_for = {o.name.split()[1] for o in resources if o.name.startswith("avatar ")}
-    report.checks.append(Check("every avatar's resources were archived", bool(ours) and archived_for >= ours,
-                               f"{len(resources)} object(s)"))
-    report.checks.append(Check("every session's transcript was archived",
-                               {o.name.split()[-1] for o in transcripts} >= set(sim_sessions),
-                               f"{len(transcripts)} object(s)"))
+    report.checks.append(
+        Check(
+            "every avatar's resources were archived", bool(ours) and archived_for >= ours, f"{len(resources)} object(s)"
+        )
+    )
+    report.checks.append(
+        Check(
+            "every session's transcript was archived",
+            {o.name.split()[-1] for o in transcripts} >= set(sim_sessions),
+            f"{len(transcripts)} object(s)",
+        )
+    )
     bad = [o.key for o in report.objects if not o.ok]
-    report.checks.append(Check("every archived object matches its source, the manifest and its metadata (sha256)",
-                               not bad and bool(report.objects), ", ".join(bad[:5])))
+    report.checks.append(
+        Check(
+            "every archived object matches its source, the manifest and its metadata (sha256)",
+            not bad and bool(report.objects),
+            ", ".join(bad[:5]),
+        )
+    )
     stray = sorted(_all_keys(s3, bucket, prefix) - listed)
     report.checks.append(Check("no object in the prefix is missing from a manifest", not stray, ", ".join(stray[:5])))
     return report
@@ -288,9 +335,17 @@ def _check_entry(
     try:
         body, metadata = _read_object(s3, bucket, key)
     except Exception as exc:
-        return StoredObject(key=key, kind="?", name=entry["name"], size=None, sha256=None,
-                            manifest_sha256=entry.get("sha256"), metadata_sha256=None, source_sha256=None,
-                            source_check=f"MISMATCH: not readable from S3 ({type(exc).__name__})")
+        return StoredObject(
+            key=key,
+            kind="?",
+            name=entry["name"],
+            size=None,
+            sha256=None,
+            manifest_sha256=entry.get("sha256"),
+            metadata_sha256=None,
+            source_sha256=None,
+            source_check=f"MISMATCH: not readable from S3 ({type(exc).__name__})",
+        )
     digest = hashlib.sha256(body).hexdigest()
     source_url = str(entry.get("source_url") or "")
     if source_url.startswith(("http://", "https://")):
@@ -314,7 +369,13 @@ def _check_entry(
     if entry.get("size") is not None and entry["size"] != len(body):
         check = f"MISMATCH: size {len(body)} != manifest {entry['size']}"
     return StoredObject(
-        key=key, kind=kind, name=entry["name"], size=len(body), sha256=digest,
-        manifest_sha256=entry.get("sha256"), metadata_sha256=metadata.get("sha256"), source_sha256=source,
+        key=key,
+        kind=kind,
+        name=entry["name"],
+        size=len(body),
+        sha256=digest,
+        manifest_sha256=entry.get("sha256"),
+        metadata_sha256=metadata.get("sha256"),
+        source_sha256=source,
         source_check=check,
     )

@@ -93,27 +93,46 @@ class SeaweedS3:
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         config = workdir / "s3.json"
-        identity = {"name": "akool", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                    "actions": ["Admin", "Read", "List", "Tagging", "Write"]}
+        identity = {
+            "name": "akool",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
         config.write_text(json.dumps({"identities": [identity]}), encoding="utf-8")
         master, volume, filer, s3_port, grpc_master, grpc_volume, grpc_filer, grpc_s3 = _free_ports(8)
         command = [
-            weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-            f"-master.port={master}", f"-master.port.grpc={grpc_master}",
-            f"-volume.port={volume}", f"-volume.port.grpc={grpc_volume}",
-            "-filer", f"-filer.port={filer}", f"-filer.port.grpc={grpc_filer}",
-            "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={grpc_s3}", f"-s3.config={config}", "-metricsPort=0",
+            weed_binary(),
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={data}",
+            f"-master.port={master}",
+            f"-master.port.grpc={grpc_master}",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={grpc_volume}",
+            "-filer",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={grpc_filer}",
+            "-s3",
+            f"-s3.port={s3_port}",
+            f"-s3.port.grpc={grpc_s3}",
+            f"-s3.config={config}",
+            "-metricsPort=0",
             # Unset, the S3 gRPC port is s3.port + 10000 (past 65535 for a high free port), the
             # Iceberg and Lance endpoints take fixed ports, and the master reports usage to an
             # outside server: every port is chosen here and nothing leaves the loopback.
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-            "-volume.max=0", "-master.volumeSizeLimitMB=1024",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+            "-volume.max=0",
+            "-master.volumeSizeLimitMB=1024",
         ]
         log_path = workdir / "weed.log"
         log = log_path.open("wb")
         try:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True
+            )
         finally:
             log.close()  # the server has its own descriptor
         server = cls(workdir, s3_port, process, log_path)

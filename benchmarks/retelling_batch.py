@@ -51,23 +51,113 @@ from airflow_provider_akool.streaming.speech import CharClass, SpeakingTimeModel
 AVATAR = "dvp_Tristan_cloth2_1080P"
 API_KEY = "sim-api-key"
 WORDS = [
-    "the", "harbour", "light", "river", "morning", "station", "archive", "signal", "weather", "garden",
-    "museum", "engine", "people", "quiet", "northern", "careful", "bright", "window", "market", "bridge",
-    "letter", "island", "summer", "evening", "history", "small", "across", "under", "before", "after",
-    "while", "during", "always", "rarely", "slowly", "carefully", "together",
+    "the",
+    "harbour",
+    "light",
+    "river",
+    "morning",
+    "station",
+    "archive",
+    "signal",
+    "weather",
+    "garden",
+    "museum",
+    "engine",
+    "people",
+    "quiet",
+    "northern",
+    "careful",
+    "bright",
+    "window",
+    "market",
+    "bridge",
+    "letter",
+    "island",
+    "summer",
+    "evening",
+    "history",
+    "small",
+    "across",
+    "under",
+    "before",
+    "after",
+    "while",
+    "during",
+    "always",
+    "rarely",
+    "slowly",
+    "carefully",
+    "together",
 ]
 # Phrase lists per language: a sentence is a few phrases joined without spaces (CJK) or with spaces
 # (ko), closed by the language's full stop; clauses are separated by its comma.
 PHRASES: dict[str, list[str]] = {
-    "zh": ["今天早上", "我们在车站", "看见了", "一座老桥", "河边的灯光", "博物馆里", "很多人", "安静地",
-           "等待着", "天气很好", "北方的城市", "小心地", "打开窗户", "市场上", "一封信", "夏天的晚上",
-           "历史", "慢慢地", "一起走过", "岛上的花园"],
-    "ja": ["今朝", "駅の前で", "古い橋を", "見ました", "川のそばの", "明かりが", "博物館には", "たくさんの人が",
-           "静かに", "待っています", "天気がいい", "北の町で", "気をつけて", "窓を開けて", "市場で",
-           "手紙を", "夏の夕方", "ゆっくりと", "一緒に", "島の庭園"],
-    "ko": ["오늘 아침", "역 앞에서", "오래된 다리를", "보았습니다", "강가의 불빛이", "박물관에는", "많은 사람들이",
-           "조용히", "기다립니다", "날씨가 좋은", "북쪽 도시에서", "조심스럽게", "창문을 열고", "시장에서",
-           "편지를", "여름 저녁", "천천히", "함께", "섬의 정원", "역사를"],
+    "zh": [
+        "今天早上",
+        "我们在车站",
+        "看见了",
+        "一座老桥",
+        "河边的灯光",
+        "博物馆里",
+        "很多人",
+        "安静地",
+        "等待着",
+        "天气很好",
+        "北方的城市",
+        "小心地",
+        "打开窗户",
+        "市场上",
+        "一封信",
+        "夏天的晚上",
+        "历史",
+        "慢慢地",
+        "一起走过",
+        "岛上的花园",
+    ],
+    "ja": [
+        "今朝",
+        "駅の前で",
+        "古い橋を",
+        "見ました",
+        "川のそばの",
+        "明かりが",
+        "博物館には",
+        "たくさんの人が",
+        "静かに",
+        "待っています",
+        "天気がいい",
+        "北の町で",
+        "気をつけて",
+        "窓を開けて",
+        "市場で",
+        "手紙を",
+        "夏の夕方",
+        "ゆっくりと",
+        "一緒に",
+        "島の庭園",
+    ],
+    "ko": [
+        "오늘 아침",
+        "역 앞에서",
+        "오래된 다리를",
+        "보았습니다",
+        "강가의 불빛이",
+        "박물관에는",
+        "많은 사람들이",
+        "조용히",
+        "기다립니다",
+        "날씨가 좋은",
+        "북쪽 도시에서",
+        "조심스럽게",
+        "창문을 열고",
+        "시장에서",
+        "편지를",
+        "여름 저녁",
+        "천천히",
+        "함께",
+        "섬의 정원",
+        "역사를",
+    ],
 }
 FULL_STOP = {"zh": "。", "ja": "。", "ko": "."}
 COMMA = {"zh": "，", "ja": "、", "ko": ","}  # noqa: RUF001 - CJK forms on purpose
@@ -95,8 +185,19 @@ def log(message: str) -> None:
 
 @contextlib.contextmanager
 def sim_process(time_scale: float, profile: str = "default", seed: int = 1) -> Iterator[str]:
-    command = [sys.executable, "-m", "airflow_provider_akool.sim", "--port", "0", "--time-scale", str(time_scale),
-               "--profile", profile, "--seed", str(seed)]
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_akool.sim",
+        "--port",
+        "0",
+        "--time-scale",
+        str(time_scale),
+        "--profile",
+        profile,
+        "--seed",
+        str(seed),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None
@@ -118,8 +219,7 @@ def make_sentence(rng: random.Random, language: str) -> str:
     phrases = rng.choices(PHRASES[language], k=rng.randint(3, 6))
     joiner = " " if language == "ko" else ""
     cut = rng.randint(1, len(phrases) - 1)
-    return (joiner.join(phrases[:cut]) + COMMA[language] + joiner + joiner.join(phrases[cut:])
-            + FULL_STOP[language])
+    return joiner.join(phrases[:cut]) + COMMA[language] + joiner + joiner.join(phrases[cut:]) + FULL_STOP[language]
 
 
 def make_script(rng: random.Random, language: str, target: int) -> str:
@@ -130,8 +230,9 @@ def make_script(rng: random.Random, language: str, target: int) -> str:
     return joiner.join(sentences)
 
 
-def make_scripts(count: int, min_chars: int, max_chars: int, seed: int, languages: list[str] | None = None
-                 ) -> list[tuple[str, Segment]]:
+def make_scripts(
+    count: int, min_chars: int, max_chars: int, seed: int, languages: list[str] | None = None
+) -> list[tuple[str, Segment]]:
     """``count`` (language, script) pairs, round-robin over ``languages``; deterministic from ``seed``."""
     rng = random.Random(seed)
     languages = languages or ["en"]
@@ -160,14 +261,16 @@ class ArmResult:
     failures: int = 0
 
 
-async def run_arm(url: str, arm: str, batches: list[tuple[str, list[Segment]]], concurrency: int,
-                  time_scale: float) -> ArmResult:
+async def run_arm(
+    url: str, arm: str, batches: list[tuple[str, list[Segment]]], concurrency: int, time_scale: float
+) -> ArmResult:
     gate = asyncio.Semaphore(concurrency)
     result = ArmResult(wall=0.0)
 
     async def one(language: str, batch: list[Segment]) -> None:
-        settings = ARMS[arm](avatar_id=AVATAR, stream_type="sim", duration="auto", time_scale=time_scale,
-                             language=language)
+        settings = ARMS[arm](
+            avatar_id=AVATAR, stream_type="sim", duration="auto", time_scale=time_scale, language=language
+        )
         async with gate:
             runner = RetellingRunner(settings, [s.to_dict() for s in batch])
             try:
@@ -185,8 +288,9 @@ async def run_arm(url: str, arm: str, batches: list[tuple[str, list[Segment]]], 
     return result
 
 
-def arm_figures(scripts: list[tuple[str, Segment]], state: dict[str, Any], run: ArmResult,
-                language: str | None) -> dict[str, float]:
+def arm_figures(
+    scripts: list[tuple[str, Segment]], state: dict[str, Any], run: ArmResult, language: str | None
+) -> dict[str, float]:
     """Figures for one arm, over every language (None) or one."""
     chosen = [seg for lang, seg in scripts if language in (None, lang)]
     sessions = [s for s in state["sessions"] if language in (None, s["language"])]
@@ -273,10 +377,15 @@ def main(argv: list[str] | None = None) -> int:
 
     scripts = make_scripts(args.scripts, args.min_chars, args.max_chars, args.seed, languages)
     per_language = max(1, args.concurrency // len(languages))
-    batches = [(lang, batch) for lang in languages
-               for batch in group_into_batches([s for l2, s in scripts if l2 == lang], min_batches=per_language)]
-    log(f"{len(scripts)} scripts in {','.join(languages)}, {sum(len(s.text) for _, s in scripts)} chars, "
-        f"{len(batches)} batches, {args.concurrency} at once, sim at {args.time_scale:g}x")
+    batches = [
+        (lang, batch)
+        for lang in languages
+        for batch in group_into_batches([s for l2, s in scripts if l2 == lang], min_batches=per_language)
+    ]
+    log(
+        f"{len(scripts)} scripts in {','.join(languages)}, {sum(len(s.text) for _, s in scripts)} chars, "
+        f"{len(batches)} batches, {args.concurrency} at once, sim at {args.time_scale:g}x"
+    )
 
     figures: dict[str, dict[str | None, dict[str, float]]] = {}
     walls: dict[str, float] = {}
@@ -324,29 +433,50 @@ def main(argv: list[str] | None = None) -> int:
         row("credits pre-charged", "precharged", fmt="{:.2f}"),
         row("credits spent after refunds", "spent", fmt="{:.2f}"),
         row("credits for the spoken speech", "speech_credits", fmt="{:.2f}"),
-        derived("**pre-charged / spoken speech**",
-                lambda arm, lang: figures[arm][lang]["precharged"] / figures[arm][lang]["speech_credits"]),
-        ("ideal wall (spoken / concurrency / scale, s)", f"{ideal('model'):.2f}", f"{ideal('flat15'):.2f}",
-         _ratio(ideal("flat15"), ideal("model"))),
+        derived(
+            "**pre-charged / spoken speech**",
+            lambda arm, lang: figures[arm][lang]["precharged"] / figures[arm][lang]["speech_credits"],
+        ),
+        (
+            "ideal wall (spoken / concurrency / scale, s)",
+            f"{ideal('model'):.2f}",
+            f"{ideal('flat15'):.2f}",
+            _ratio(ideal("flat15"), ideal("model")),
+        ),
         ("wall (s)", f"{walls['model']:.2f}", f"{walls['flat15']:.2f}", _ratio(walls["flat15"], walls["model"])),
-        ("**wall / ideal**", f"{walls['model'] / ideal('model'):.3f}", f"{walls['flat15'] / ideal('flat15'):.3f}",
-         _ratio(walls["flat15"] / ideal("flat15"), walls["model"] / ideal("model"))),
-        ("runs failed / sessions left open / messages dropped",
-         f"{failures['model']} / {left_open['model']} / {dropped['model']}",
-         f"{failures['flat15']} / {left_open['flat15']} / {dropped['flat15']}", ""),
+        (
+            "**wall / ideal**",
+            f"{walls['model'] / ideal('model'):.3f}",
+            f"{walls['flat15'] / ideal('flat15'):.3f}",
+            _ratio(walls["flat15"] / ideal("flat15"), walls["model"] / ideal("model")),
+        ),
+        (
+            "runs failed / sessions left open / messages dropped",
+            f"{failures['model']} / {left_open['model']} / {dropped['model']}",
+            f"{failures['flat15']} / {left_open['flat15']} / {dropped['flat15']}",
+            "",
+        ),
     ]
     for lang in languages:
         rows += [
-            (f"{lang}: whole / scripts", f"{model[lang]['whole']:.0f} / {model[lang]['scripts']:.0f}",
-             f"{flat[lang]['whole']:.0f} / {flat[lang]['scripts']:.0f}", _ratio(flat[lang]["whole"],
-                                                                               model[lang]["whole"])),
+            (
+                f"{lang}: whole / scripts",
+                f"{model[lang]['whole']:.0f} / {model[lang]['scripts']:.0f}",
+                f"{flat[lang]['whole']:.0f} / {flat[lang]['scripts']:.0f}",
+                _ratio(flat[lang]["whole"], model[lang]["whole"]),
+            ),
             row(f"{lang}: sessions", "sessions", lang),
-            (f"{lang}: rollovers / cuts / recovered",
-             "{rollovers:.0f} / {cuts:.0f} / {recovered:.0f}".format(**model[lang]),
-             "{rollovers:.0f} / {cuts:.0f} / {recovered:.0f}".format(**flat[lang]), ""),
-            derived(f"{lang}: pre-charged / spoken speech",
-                    lambda arm, lang: figures[arm][lang]["precharged"] / figures[arm][lang]["speech_credits"],
-                    lang),
+            (
+                f"{lang}: rollovers / cuts / recovered",
+                "{rollovers:.0f} / {cuts:.0f} / {recovered:.0f}".format(**model[lang]),
+                "{rollovers:.0f} / {cuts:.0f} / {recovered:.0f}".format(**flat[lang]),
+                "",
+            ),
+            derived(
+                f"{lang}: pre-charged / spoken speech",
+                lambda arm, lang: figures[arm][lang]["precharged"] / figures[arm][lang]["speech_credits"],
+                lang,
+            ),
         ]
     print("| figure | model | flat15 | flat15 / model |\n|---|---|---|---|")
     for cells in rows:

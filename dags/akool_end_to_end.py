@@ -223,8 +223,13 @@ def akool_end_to_end() -> None:
                 problems.append(f"retelling with {kwargs['avatar_id']} failed")
                 continue
             totals = manifest["totals"]
-            log.info("retell  %s  %d/%d spoken in session(s) %s", kwargs["avatar_id"], totals["spoken"],
-                     totals["segments"], ", ".join(manifest["session_ids"]))
+            log.info(
+                "retell  %s  %d/%d spoken in session(s) %s",
+                kwargs["avatar_id"],
+                totals["spoken"],
+                totals["segments"],
+                ", ".join(manifest["session_ids"]),
+            )
             if manifest["status"] != "completed":
                 problems.append(f"retelling with {kwargs['avatar_id']}: {manifest['status']}")
         for task_id in (ARCHIVE_TASK, TRANSCRIPTS_TASK):

@@ -122,8 +122,13 @@ def akool_retelling_batch() -> None:
             if isinstance(manifest, dict):
                 totals = manifest["totals"]
                 spoken += totals["spoken"]
-                log.info("batch %d: %d/%d spoken, sessions %s", index + 1, totals["spoken"], totals["segments"],
-                         ", ".join(manifest["session_ids"]))
+                log.info(
+                    "batch %d: %d/%d spoken, sessions %s",
+                    index + 1,
+                    totals["spoken"],
+                    totals["segments"],
+                    ", ".join(manifest["session_ids"]),
+                )
             else:
                 log.error("batch %d: failed", index + 1)
         total = sum(len(b) for b in batches)

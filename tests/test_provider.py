@@ -40,6 +40,7 @@ def test_every_declared_module_and_class_imports() -> None:
 
 def test_provider_is_discovered_by_airflow() -> None:
     from airflow.providers_manager import ProvidersManager
+
     try:
         from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
     except ImportError:  # Airflow 3.1: hooks are only known to the core ProvidersManager

@@ -90,32 +90,56 @@ def store_transcripts(
     for origin, manifest in manifests:
         if not isinstance(manifest, dict):
             entries.append(
-                ArchiveResult(name=f"transcript {origin}", source_url=origin, status=ArchiveStatus.FAILED,
-                              reason="the retelling task returned no transcript")
+                ArchiveResult(
+                    name=f"transcript {origin}",
+                    source_url=origin,
+                    status=ArchiveStatus.FAILED,
+                    reason="the retelling task returned no transcript",
+                )
             )
             continue
         for document in transcript_documents(manifest, origin=origin):
             body = encode(document)
             digest = hashlib.sha256(body).hexdigest()
             key = build_key(
-                TRANSCRIPT_KEY_TEMPLATE, prefix=prefix, owner_id=str(document["avatar_id"] or "unknown"),
+                TRANSCRIPT_KEY_TEMPLATE,
+                prefix=prefix,
+                owner_id=str(document["avatar_id"] or "unknown"),
                 file_name=f"{document['session_id']}.json",
             )
             s3.put_object(
-                Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE,
-                Metadata={META_SHA256: digest, META_ARCHIVED_AT: now().isoformat(timespec="seconds"),
-                          META_SOURCE_URL: origin},
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentType=CONTENT_TYPE,
+                Metadata={
+                    META_SHA256: digest,
+                    META_ARCHIVED_AT: now().isoformat(timespec="seconds"),
+                    META_SOURCE_URL: origin,
+                },
             )
             entries.append(
                 ArchiveResult(
-                    name=f"transcript {document['session_id']}", source_url=origin, status=ArchiveStatus.ARCHIVED,
-                    s3_uri=f"s3://{bucket}/{key}", key=key, size=len(body), sha256=digest,
-                    content_type=CONTENT_TYPE, bytes_uploaded=len(body),
+                    name=f"transcript {document['session_id']}",
+                    source_url=origin,
+                    status=ArchiveStatus.ARCHIVED,
+                    s3_uri=f"s3://{bucket}/{key}",
+                    key=key,
+                    size=len(body),
+                    sha256=digest,
+                    content_type=CONTENT_TYPE,
+                    bytes_uploaded=len(body),
                 )
             )
             objects.append(
-                {"key": key, "size": len(body), "sha256": digest, "session_id": document["session_id"],
-                 "avatar_id": document["avatar_id"], "spoken": document["spoken"]}
+                {
+                    "key": key,
+                    "size": len(body),
+                    "sha256": digest,
+                    "session_id": document["session_id"],
+                    "avatar_id": document["avatar_id"],
+                    "spoken": document["spoken"],
+                }
             )
     report = Manifest.from_results(entries, bucket=bucket, prefix=prefix)
     uri = write_manifest(report, s3, key=manifest_key)

@@ -33,7 +33,13 @@ class TaskProgress:
         took = (record.finished_at or 0.0) - (record.sent_at or 0.0)
         self._log.info(
             "Spoken %d/%d: segment %r (%d chars, %d chunk(s)) in %.1f s [%s]",
-            done, total, record.id, len(record.text), record.chunks, took, record.completion,
+            done,
+            total,
+            record.id,
+            len(record.text),
+            record.chunks,
+            took,
+            record.completion,
         )
 
     def session_closed(self, record: SessionRecord) -> None:

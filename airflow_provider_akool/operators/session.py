@@ -204,7 +204,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
             default_stream_type = hook.default_stream_type
             transport_extra = _transport_extra(hook)
             from_connection = language_rates(
-                hook.speech_rates_by_language, blank_to_none(self.language),
+                hook.speech_rates_by_language,
+                blank_to_none(self.language),
                 f"connection {self.akool_conn_id!r} extra speech_rates",
             )
             given = _parse_json(blank_to_none(self.speech_rates), "speech_rates")
@@ -240,7 +241,10 @@ class AkoolRetellingSessionOperator(BaseOperator):
         plans = runner.plans
         self.log.info(
             "Retelling %d segment(s) with avatar %s over %s in %d session(s) (duration %s)",
-            len(runner.segments), runner.settings.avatar_id, runner.settings.stream_type, len(plans),
+            len(runner.segments),
+            runner.settings.avatar_id,
+            runner.settings.stream_type,
+            len(plans),
             ", ".join(f"{p.duration} s" for p in plans),
         )
         return runner
@@ -319,13 +323,19 @@ class AkoolRetellingSessionOperator(BaseOperator):
         self.log.info(
             "Done: %d/%d segment(s) spoken in %d session(s), %.1f s; completion %s; %d cut and spoken again, "
             "%d rollover(s)",
-            totals["spoken"], totals["segments"], totals["sessions"], manifest["wall_seconds"] or 0.0,
-            totals["by_completion"], totals["recovered"], totals["rollovers"],
+            totals["spoken"],
+            totals["segments"],
+            totals["sessions"],
+            manifest["wall_seconds"] or 0.0,
+            totals["by_completion"],
+            totals["recovered"],
+            totals["rollovers"],
         )
         if totals["unconfirmed"] and self.require_confirmation == "warn":
             self.log.warning(
                 "%d segment(s) are UNCONFIRMED: the avatar sent no audio_end and no echo for them, so their "
-                "end was estimated (require_confirmation='fail' fails the task instead)", totals["unconfirmed"],
+                "end was estimated (require_confirmation='fail' fails the task instead)",
+                totals["unconfirmed"],
             )
         return manifest
 
@@ -355,7 +365,8 @@ class AkoolRetellingSessionOperator(BaseOperator):
         if book.candidates:
             self.log.warning(
                 "A lost create response left possible orphan session(s) %s; pushed as %r for the sweeper",
-                book.candidates, ORPHANS_KEY,
+                book.candidates,
+                ORPHANS_KEY,
             )
             with contextlib.suppress(Exception):  # keeps the earlier tries' unconfirmed ids, pushed at start
                 context["ti"].xcom_push(key=ORPHANS_KEY, value=book.orphan_ids)

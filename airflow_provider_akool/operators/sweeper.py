@@ -169,7 +169,8 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         if self.include_prior_runs and getattr(dag, "max_active_runs", 1) != 1:
             self.log.warning(
                 "include_prior_runs with max_active_runs=%s: a session of another run still speaking would be "
-                "closed too; use max_active_runs=1", getattr(dag, "max_active_runs", None),
+                "closed too; use max_active_runs=1",
+                getattr(dag, "max_active_runs", None),
             )
         wanted = self._wanted(context)
         scope = "every open session" if wanted is None else f"{len(wanted)} known session id(s)"
@@ -178,17 +179,23 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
         client = AkoolHook(akool_conn_id=self.akool_conn_id).get_client()
         older = None if self.older_than_minutes is None else self.older_than_minutes * 60.0
         with fail_fast_on_account_errors(self.akool_conn_id):
-            report = sweep_open_sessions(
-                client, only_ids=wanted, older_than_seconds=older, dry_run=self.sweep_dry_run
-            )
-        for verb, entries in (("closed", report.closed), ("would close", report.would_close),
-                              ("skipped", report.skipped), ("FAILED to close", report.failed)):
+            report = sweep_open_sessions(client, only_ids=wanted, older_than_seconds=older, dry_run=self.sweep_dry_run)
+        for verb, entries in (
+            ("closed", report.closed),
+            ("would close", report.would_close),
+            ("skipped", report.skipped),
+            ("FAILED to close", report.failed),
+        ):
             for entry in entries:
                 reason = f" ({entry['reason']})" if entry.get("reason") else ""
                 self.log.info("%s session %s (status %s)%s", verb, entry["session_id"], entry["status"], reason)
         self.log.info(
             "Sweep done: %d open considered, %d closed, %d would close, %d skipped, %d failed",
-            report.considered, len(report.closed), len(report.would_close), len(report.skipped), len(report.failed),
+            report.considered,
+            len(report.closed),
+            len(report.would_close),
+            len(report.skipped),
+            len(report.failed),
         )
         result: dict[str, Any] = report.to_dict()
         result["known"] = None if wanted is None else len(wanted)
@@ -197,6 +204,7 @@ class AkoolCloseStaleSessionsOperator(BaseOperator):
             self.log.info("%d known session id(s) are not open (closed already, or ended)", result["not_open"])
         if report.failed:
             context["ti"].xcom_push(key=SWEEP_REPORT_KEY, value=result)
-            raise AirflowException(f"could not close {len(report.failed)} session(s): "
-                                   + ", ".join(e["session_id"] for e in report.failed))
+            raise AirflowException(
+                f"could not close {len(report.failed)} session(s): " + ", ".join(e["session_id"] for e in report.failed)
+            )
         return result

@@ -17,11 +17,15 @@ def _parser() -> argparse.ArgumentParser:
     defaults = SimConfig()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
-    parser.add_argument("--time-scale", type=float, default=defaults.time_scale,
-                        help="simulated seconds per real second")
+    parser.add_argument(
+        "--time-scale", type=float, default=defaults.time_scale, help="simulated seconds per real second"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--profile", default=defaults.profile,
-                        help="data-channel behaviour preset (default, hostile, no_audio_events, ...; see docs/sim.md)")
+    parser.add_argument(
+        "--profile",
+        default=defaults.profile,
+        help="data-channel behaviour preset (default, hostile, no_audio_events, ...; see docs/sim.md)",
+    )
     parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate)
     parser.add_argument("--fault-kinds", default=None, help="comma-separated subset of the fault kinds")
     parser.add_argument("--api-key", default=defaults.api_key)

@@ -105,9 +105,7 @@ class AvatarPeer:
         self.session.channel["drops"] += 1
         self.closed = True
         if not netdrop.abort(self.ws.scope):  # not under the sim's own server: close as an error
-            self._fallback_close = asyncio.get_running_loop().create_task(
-                self.ws.close(code=1011, reason="dropped")
-            )
+            self._fallback_close = asyncio.get_running_loop().create_task(self.ws.close(code=1011, reason="dropped"))
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.closed:
@@ -159,8 +157,13 @@ class AvatarPeer:
     async def _transit(self, data: bytes) -> None:
         """The (possibly lossy) trip from the client to the avatar; a loss is never reported."""
         cfg = self.state.config
-        verdict = self.delivery.verdict(cfg.packet_drop_rate, cfg.packet_reorder_rate, cfg.max_lost_packets,
-                                        cfg.max_reordered_packets, holding=self._held is not None)
+        verdict = self.delivery.verdict(
+            cfg.packet_drop_rate,
+            cfg.packet_reorder_rate,
+            cfg.max_lost_packets,
+            cfg.max_reordered_packets,
+            holding=self._held is not None,
+        )
         if verdict == "lose":
             self.session.channel["lost"] += 1
             self._ignore("lost_in_transit", data)
@@ -242,8 +245,9 @@ class AvatarPeer:
         if code != 1000 and msg == "OK":
             msg = "set-params failed" if cmd == "set-params" else "command failed"
         ack_type = self.state.config.ack_type
-        await self.send({"v": 2, "type": ack_type, "mid": packet.get("mid"),
-                         "pld": {"cmd": cmd, "code": code, "msg": msg}})
+        await self.send(
+            {"v": 2, "type": ack_type, "mid": packet.get("mid"), "pld": {"cmd": cmd, "code": code, "msg": msg}}
+        )
 
     def _chat(self, packet: dict[str, Any]) -> None:
         mid, idx, fin = packet.get("mid"), packet.get("idx"), packet.get("fin")
@@ -279,8 +283,7 @@ class AvatarPeer:
         """Chats taken in but never begun; listed in the state so a test sees what was lost."""
         while not self.speech.empty():
             mid, text = self.speech.get_nowait()
-            self.session.unspoken.append({"mid": mid, "text": text, "reason": cause,
-                                          "at": self.state.clock.now_ms()})
+            self.session.unspoken.append({"mid": mid, "text": text, "reason": cause, "at": self.state.clock.now_ms()})
 
     # ---- speaking ----------------------------------------------------------------------------
 
@@ -289,8 +292,9 @@ class AvatarPeer:
         while True:
             mid, text = await self.speech.get()
             if self.ending:
-                self.session.unspoken.append({"mid": mid, "text": text, "reason": "session_end",
-                                              "at": self.state.clock.now_ms()})
+                self.session.unspoken.append(
+                    {"mid": mid, "text": text, "reason": "session_end", "at": self.state.clock.now_ms()}
+                )
                 continue
             mode = self.params.get("mode", self.session.mode_type)
             reply = text if mode != 2 else f"(sim answer) You said: {text}"
@@ -303,12 +307,22 @@ class AvatarPeer:
             self.cut_by = None
             self.interrupted.clear()
             self.segment_done.clear()
-            self.segment = {"index": index, "mid": mid, "text": reply, "started_at": self.state.clock.now_ms(),
-                            "ended_at": None, "interrupted": False, "cut_by": None,
-                            "planned_seconds": round(plan.seconds, 3), "language": plan.language,
-                            "speed": plan.speed, "voice": plan.voice, "voice_factor": round(plan.voice_factor, 4),
-                            "event_mid": event_mid if cfg.emit_audio_events else None,
-                            "echo_mid": echo_mid if cfg.bot_echo != "none" else None}
+            self.segment = {
+                "index": index,
+                "mid": mid,
+                "text": reply,
+                "started_at": self.state.clock.now_ms(),
+                "ended_at": None,
+                "interrupted": False,
+                "cut_by": None,
+                "planned_seconds": round(plan.seconds, 3),
+                "language": plan.language,
+                "speed": plan.speed,
+                "voice": plan.voice,
+                "voice_factor": round(plan.voice_factor, 4),
+                "event_mid": event_mid if cfg.emit_audio_events else None,
+                "echo_mid": echo_mid if cfg.bot_echo != "none" else None,
+            }
             self.session.segments.append(self.segment)
             events = cfg.emit_audio_events
             if events:
@@ -316,8 +330,16 @@ class AvatarPeer:
             if cfg.bot_echo != "none":
                 pieces = split_pieces(reply)
                 for i, piece in enumerate(pieces):
-                    await self.send({"v": 2, "type": "chat", "mid": echo_mid, "idx": i,
-                                     "fin": i == len(pieces) - 1, "pld": {"from": "bot", "text": piece}})
+                    await self.send(
+                        {
+                            "v": 2,
+                            "type": "chat",
+                            "mid": echo_mid,
+                            "idx": i,
+                            "fin": i == len(pieces) - 1,
+                            "pld": {"from": "bot", "text": piece},
+                        }
+                    )
             interrupted = await self._wait_speaking(plan.seconds)
             self._finish_segment((self.cut_by or "interrupt") if interrupted else None)
             self.speaking = False

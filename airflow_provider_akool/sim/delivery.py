@@ -22,8 +22,9 @@ class LossyDelivery:
         self.lost = 0
         self.reordered = 0
 
-    def verdict(self, drop_rate: float, reorder_rate: float, max_lost: int, max_reordered: int,
-                holding: bool) -> Verdict:
+    def verdict(
+        self, drop_rate: float, reorder_rate: float, max_lost: int, max_reordered: int, holding: bool
+    ) -> Verdict:
         """``lose`` (never arrives), ``hold`` (arrives after the next packet) or ``deliver``."""
         if drop_rate <= 0 and reorder_rate <= 0:
             return "deliver"  # reliable: draw nothing, so switching the profile keeps the sequence

@@ -15,8 +15,20 @@ from .files import FILES_PREFIX
 from .state import SimState, auth_mode
 
 _SECRET_KEYS = frozenset(
-    {"clientsecret", "client_secret", "api_key", "apikey", "x-api-key", "token", "password",
-     "secret", "authorization", "agora_token", "livekit_token", "user_sig"}
+    {
+        "clientsecret",
+        "client_secret",
+        "api_key",
+        "apikey",
+        "x-api-key",
+        "token",
+        "password",
+        "secret",
+        "authorization",
+        "agora_token",
+        "livekit_token",
+        "user_sig",
+    }
 )
 _LOG_BODY_LIMIT = 64 * 1024
 _HTTP_FAULTS: dict[str, tuple[int, bytes, list[tuple[bytes, bytes]]]] = {
@@ -72,8 +84,9 @@ class SimMiddleware:
         state.requests.append(entry)  # in arrival order; the outcome is filled in as it happens
         await self._handle(scope, receive, send, fault, entry)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, fault: str | None,
-                      entry: dict[str, Any]) -> None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, fault: str | None, entry: dict[str, Any]
+    ) -> None:
         if fault in _HTTP_FAULTS:
             status, text, headers = _HTTP_FAULTS[fault]
             entry["http_status"] = status
@@ -116,8 +129,9 @@ class SimMiddleware:
 class _Recorder:
     """An ASGI send wrapper that notes status/code and can cut the body short."""
 
-    def __init__(self, entry: dict[str, Any], send: Send | None, *, truncate: bool = False,
-                 scope: Scope | None = None) -> None:
+    def __init__(
+        self, entry: dict[str, Any], send: Send | None, *, truncate: bool = False, scope: Scope | None = None
+    ) -> None:
         self.entry = entry
         self.send = send
         self.truncate = truncate
@@ -213,19 +227,23 @@ def _code_of(body: bytes) -> int | None:
 
 
 async def _plain(send: Send, status: int, text: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode()), *headers],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": text})
 
 
 async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
     data = json.dumps(payload).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})

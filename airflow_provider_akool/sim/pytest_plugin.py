@@ -28,9 +28,11 @@ TEST_TIME_SCALE = 1000.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--akool-sim-profile", default=None,
-                     help="akool-sim data-channel profile for the akool_sim fixtures "
-                          "(default: $AKOOL_SIM_PROFILE, else 'default')")
+    parser.addoption(
+        "--akool-sim-profile",
+        default=None,
+        help="akool-sim data-channel profile for the akool_sim fixtures (default: $AKOOL_SIM_PROFILE, else 'default')",
+    )
 
 
 def _profile(config: pytest.Config) -> str:

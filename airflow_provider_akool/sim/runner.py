@@ -58,8 +58,9 @@ class SimServer:
     ``SimServer(time_scale=1000)`` is shorthand for ``SimServer(SimConfig(time_scale=1000))``.
     """
 
-    def __init__(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 **overrides: Any) -> None:
+    def __init__(
+        self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **overrides: Any
+    ) -> None:
         base = config or SimConfig()
         self.config = base.with_overrides(**overrides) if overrides else base
         self._host = host
@@ -102,8 +103,9 @@ class SimServer:
     def __enter__(self) -> SimServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # ---- admin conveniences (plain HTTP calls to /_sim/) ------------------------------------------
@@ -119,8 +121,9 @@ class SimServer:
         result: dict[str, Any] = self._admin("GET", "state")
         return result
 
-    def set_faults(self, rate: float, kinds: list[str] | None = None, paths: list[str] | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
+    def set_faults(
+        self, rate: float, kinds: list[str] | None = None, paths: list[str] | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
         body = {"rate": rate, "kinds": kinds, "paths": paths, "seed": seed}
         result: dict[str, Any] = self._admin("POST", "faults", body)
         return result

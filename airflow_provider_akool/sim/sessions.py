@@ -38,8 +38,14 @@ class Session:
     segments: list[dict[str, Any]] = field(default_factory=list)
     unspoken: list[dict[str, Any]] = field(default_factory=list)  # chats discarded before being begun
     channel: dict[str, Any] = field(
-        default_factory=lambda: {"connects": 0, "connected": False, "joined": False, "drops": 0,
-                                 "lost": 0, "reordered": 0}
+        default_factory=lambda: {
+            "connects": 0,
+            "connected": False,
+            "joined": False,
+            "drops": 0,
+            "lost": 0,
+            "reordered": 0,
+        }
     )
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 

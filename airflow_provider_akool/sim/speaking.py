@@ -43,8 +43,12 @@ def plan_utterance(text: str, params: dict[str, Any], session: Any, config: SimC
     assert isinstance(vparams, dict)
     speed = _number(vparams.get("speed")) or _number(session.voice_params.get("speed")) or 1.0
     language = _text(params.get("lang")) or _text(session.language)
-    voice = (_text(vparams.get("vid")) or _text(params.get("vid")) or _text(session.voice_id)
-             or f"avatar:{session.avatar_id}")  # no voice given: the avatar's own voice
+    voice = (
+        _text(vparams.get("vid"))
+        or _text(params.get("vid"))
+        or _text(session.voice_id)
+        or f"avatar:{session.avatar_id}"
+    )  # no voice given: the avatar's own voice
     factor = voice_factor(voice, config.voice_rate_factors, config.voice_factor_min, config.voice_factor_max)
     jitter = segment_jitter(config.seed, session.session_id, index, config.speech_jitter)
     seconds = base_seconds(text, language) / (factor * speed * config.speech_rate_scale) * jitter

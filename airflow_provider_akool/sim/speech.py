@@ -17,9 +17,24 @@ import unicodedata
 # es, fr, it, ja, zh. Coupe et al. 2019 (Science Advances 5(9)): vi, and ko/th/tr/fi/ca/eu/hu/yue/sr
 # rounded to 0.5 from their figure. ar: Wilson & Netsell 2009. Others: a mid value of 6.
 READ_RATES: dict[str, float] = {
-    "en": 6.19, "de": 5.97, "es": 7.82, "fr": 7.18, "it": 6.99, "ja": 7.84, "zh": 5.18,
-    "vi": 5.25, "ko": 7.0, "th": 5.0, "tr": 6.5, "fi": 7.0, "ca": 7.5, "eu": 8.0, "hu": 6.5,
-    "yue": 5.5, "sr": 7.0, "ar": 5.5,
+    "en": 6.19,
+    "de": 5.97,
+    "es": 7.82,
+    "fr": 7.18,
+    "it": 6.99,
+    "ja": 7.84,
+    "zh": 5.18,
+    "vi": 5.25,
+    "ko": 7.0,
+    "th": 5.0,
+    "tr": 6.5,
+    "fi": 7.0,
+    "ca": 7.5,
+    "eu": 8.0,
+    "hu": 6.5,
+    "yue": 5.5,
+    "sr": 7.0,
+    "ar": 5.5,
 }
 GENERIC_RATE = 6.0
 # An avatar voice reads more slowly than the fluent readers of those corpora: broadcast norms are
@@ -38,13 +53,34 @@ _VOWELS = {
 }
 # Where the session's language is unknown, or is not written in this script.
 SCRIPT_LANGUAGE = {
-    "han": "zh", "kana": "ja", "hangul": "ko", "thai": "th", "arabic": "ar", "devanagari": "hi",
-    "latin": "en", "cyrillic": "ru", "greek": "el", "digit": "en", "other": "en",
+    "han": "zh",
+    "kana": "ja",
+    "hangul": "ko",
+    "thai": "th",
+    "arabic": "ar",
+    "devanagari": "hi",
+    "latin": "en",
+    "cyrillic": "ru",
+    "greek": "el",
+    "digit": "en",
+    "other": "en",
 }
 _LANGUAGE_SCRIPTS = {
-    "zh": {"han"}, "yue": {"han"}, "ja": {"han", "kana"}, "ko": {"hangul", "han"}, "th": {"thai"},
-    "ar": {"arabic"}, "fa": {"arabic"}, "ur": {"arabic"}, "hi": {"devanagari"}, "mr": {"devanagari"},
-    "ne": {"devanagari"}, "ru": {"cyrillic"}, "uk": {"cyrillic"}, "bg": {"cyrillic"}, "sr": {"cyrillic", "latin"},
+    "zh": {"han"},
+    "yue": {"han"},
+    "ja": {"han", "kana"},
+    "ko": {"hangul", "han"},
+    "th": {"thai"},
+    "ar": {"arabic"},
+    "fa": {"arabic"},
+    "ur": {"arabic"},
+    "hi": {"devanagari"},
+    "mr": {"devanagari"},
+    "ne": {"devanagari"},
+    "ru": {"cyrillic"},
+    "uk": {"cyrillic"},
+    "bg": {"cyrillic"},
+    "sr": {"cyrillic", "latin"},
     "el": {"greek"},
 }
 _SMALL_KANA = set("ゃゅょぁぃぅぇぉゎャュョァィゥェォヮ")  # merge with the kana before them

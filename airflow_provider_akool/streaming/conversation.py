@@ -86,8 +86,11 @@ class Conversation:
                 raise
             self.session_record.params_ack = "ok" if acked else "timeout"
             if not acked:
-                log.warning("No set-params ack within %g s in session %s; going on", s.ack_timeout,
-                            self.session_record.session_id)
+                log.warning(
+                    "No set-params ack within %g s in session %s; going on",
+                    s.ack_timeout,
+                    self.session_record.session_id,
+                )
             return await self._speak_queue(speaker)
         finally:
             await _close_transport(transport)
@@ -103,8 +106,12 @@ class Conversation:
                     record.session_id = session_id
                     record.end_attempt(ATTEMPT_NOT_SENT, "too little session time left after joining")
                     self._check_attempts(record, "too little session time left after joining")
-                log.info("Segment %r would not finish before session %s runs out (%.0f s left); rolling over",
-                         record.id, session_id, self.timer.remaining())
+                log.info(
+                    "Segment %r would not finish before session %s runs out (%.0f s left); rolling over",
+                    record.id,
+                    session_id,
+                    self.timer.remaining(),
+                )
                 return ROLLOVER
             record.begin_attempt(session_id)
             waits = self._timings().waits(record.text, self.rollover.model, self.settings.speed)
@@ -114,8 +121,12 @@ class Conversation:
             except (TransportClosedError, SegmentFailedError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 record.end_attempt(ATTEMPT_CUT if record.sent_at is not None else ATTEMPT_NOT_SENT, reason)
-                log.warning("Segment %r was cut in session %s (%s); it will be spoken again in a new session",
-                            record.id, session_id, reason)
+                log.warning(
+                    "Segment %r was cut in session %s (%s); it will be spoken again in a new session",
+                    record.id,
+                    session_id,
+                    reason,
+                )
                 self._check_attempts(record, reason, exc)
                 return CUT
             record.end_attempt(ATTEMPT_SPOKEN)

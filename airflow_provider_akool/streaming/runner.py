@@ -170,8 +170,10 @@ class RetellingRunner:
         records = [seg for plan in self.plans for seg in plan.segments]
         self.result = RetellingResult(
             settings=s.summary(),
-            segments=[SegmentRecord(i, seg.id, seg.text, estimate_speaking_seconds(seg.text, s.speed, s.speech))
-                      for i, seg in enumerate(records)],
+            segments=[
+                SegmentRecord(i, seg.id, seg.text, estimate_speaking_seconds(seg.text, s.speed, s.speech))
+                for i, seg in enumerate(records)
+            ],
         )
         self._queue: deque[SegmentRecord] = deque(self.result.segments)
         self._evidence_in_run = False
@@ -245,8 +247,13 @@ class RetellingRunner:
     def _speech_rates(self) -> dict[str, Any]:
         """The transcript's measured block; as it is, a later run's ``speech_rates``."""
         s = self.settings
-        return {"avatar_id": s.avatar_id, "voice_id": s.voice_id, "language": s.language, "speed": s.speed,
-                **self.rollover.meter.summary()}
+        return {
+            "avatar_id": s.avatar_id,
+            "voice_id": s.voice_id,
+            "language": s.language,
+            "speed": s.speed,
+            **self.rollover.meter.summary(),
+        }
 
     def _check_confirmation(self) -> None:
         unconfirmed = self.result.unconfirmed
@@ -254,8 +261,9 @@ class RetellingRunner:
         if not unconfirmed or rule == "off":
             return
         ids = ", ".join(repr(r.id) for r in unconfirmed[:10]) + (" ..." if len(unconfirmed) > 10 else "")
-        message = (f"{len(unconfirmed)} segment(s) completed by estimate alone (no audio_end, no echo): "
-                   f"unconfirmed: {ids}")
+        message = (
+            f"{len(unconfirmed)} segment(s) completed by estimate alone (no audio_end, no echo): unconfirmed: {ids}"
+        )
         if rule == "fail":
             self.result.error = f"require_confirmation='fail': {message}"
             cause = UnconfirmedSpeechError(self.result.error)
@@ -272,11 +280,14 @@ class RetellingRunner:
                 fitted.append(record)
                 continue
             changed = True
-            log.info("Segment %r is too long for one session at the measured rate; split in %d", record.id,
-                     len(pieces))
+            log.info("Segment %r is too long for one session at the measured rate; split in %d", record.id, len(pieces))
             for n, text in enumerate(pieces, start=1):
-                piece = SegmentRecord(0, f"{record.id}#{n}", text,
-                                      estimate_speaking_seconds(text, self.settings.speed, self.settings.speech))
+                piece = SegmentRecord(
+                    0,
+                    f"{record.id}#{n}",
+                    text,
+                    estimate_speaking_seconds(text, self.settings.speed, self.settings.speech),
+                )
                 piece.split_from = record.id
                 if n == 1:  # a cut segment's earlier attempts stay on record
                     piece.attempts = list(record.attempts)
@@ -320,8 +331,15 @@ class RetellingRunner:
         session_record.opened_at = self._clock()
         self.book.session_opened(session.id)  # in the ledger before it is used: a killed try's next closes it
         count = max(len(self.plans), index + 1)
-        log.info("Opened session %s (%d/%d, for %s, duration %d s, %d segment(s) left)",
-                 session.id, index + 1, count, opened_for, duration, len(self._queue))
+        log.info(
+            "Opened session %s (%d/%d, for %s, duration %d s, %d segment(s) left)",
+            session.id,
+            index + 1,
+            count,
+            opened_for,
+            duration,
+            len(self._queue),
+        )
         conversation = Conversation(
             settings=self.settings,
             rollover=self.rollover,
@@ -362,8 +380,9 @@ class RetellingRunner:
             session_record.close = outcome.to_dict()
             if outcome.closed:
                 self.book.session_closed(session.id)
-                log.info("Closed session %s (attempts %d, status %s)", session.id, outcome.attempts,
-                         outcome.confirmed_status)
+                log.info(
+                    "Closed session %s (attempts %d, status %s)", session.id, outcome.attempts, outcome.confirmed_status
+                )
             else:
                 log.error("Could not close session %s: %s", session.id, outcome.error)
             with contextlib.suppress(Exception):
@@ -378,5 +397,9 @@ class RetellingRunner:
 
 def _spoken_in(records: Sequence[SegmentRecord], session_id: str) -> list[str]:
     """Ids of the segments tried in ``session_id``, in order."""
-    return [r.id for r in records if any(a["session_id"] == session_id for a in r.attempts)
-            or (r.session_id == session_id and r.sent_at is not None)]
+    return [
+        r.id
+        for r in records
+        if any(a["session_id"] == session_id for a in r.attempts)
+        or (r.session_id == session_id and r.sent_at is not None)
+    ]

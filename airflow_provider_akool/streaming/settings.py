@@ -165,8 +165,11 @@ class RetellingSettings:
     def set_params_preview(self) -> SetParams:
         """The set-params these settings send (sized before the session is created)."""
         return retelling_set_params(
-            voice_id=self.voice_id, language=self.language, background_url=self.background_url,
-            speed=self.speed, pron_map=dict(self.pron_map) if self.pron_map else None,
+            voice_id=self.voice_id,
+            language=self.language,
+            background_url=self.background_url,
+            speed=self.speed,
+            pron_map=dict(self.pron_map) if self.pron_map else None,
         )
 
     def summary(self) -> dict[str, Any]:

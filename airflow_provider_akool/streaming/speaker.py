@@ -178,11 +178,16 @@ class Speaker:
                 record.status = FAILED
                 if problem:
                     raise SegmentFailedError(problem)
-                record.error = (f"the avatar showed no sign of taking segment {record.id!r} "
-                                f"(sent {record.resends + 1} time(s), {waits.taken:g} s each)")
+                record.error = (
+                    f"the avatar showed no sign of taking segment {record.id!r} "
+                    f"(sent {record.resends + 1} time(s), {waits.taken:g} s each)"
+                )
                 raise SegmentNotTakenError(record.error)
-            log.info("segment %r: %s; interrupting and sending it again", record.id,
-                     problem or f"no audio_start or echo within {waits.taken:g} s")
+            log.info(
+                "segment %r: %s; interrupting and sending it again",
+                record.id,
+                problem or f"no audio_start or echo within {waits.taken:g} s",
+            )
             await self.interrupt()
             record.resends += 1
             record.error = None
@@ -209,8 +214,9 @@ class Speaker:
                 continue
             if record.audio_start_at is not None:
                 record.status = TIMEOUT
-                record.error = (f"the avatar started but did not finish speaking segment {record.id!r} "
-                                f"within {waits.timeout:.1f} s")
+                record.error = (
+                    f"the avatar started but did not finish speaking segment {record.id!r} within {waits.timeout:.1f} s"
+                )
                 raise SegmentTimeoutError(record.error)
             self._finish(record, BY_ECHO if self._echo_mono is not None else BY_ESTIMATE)
             return

@@ -171,8 +171,7 @@ class SpeechRates:
             number = math.nan if isinstance(rate, bool) else _as_float(rate)
             if not math.isfinite(number) or not 0.1 <= number <= 200:
                 raise RetellingInputError(
-                    f"{where}.{cls.value}: must be a number of characters per second between 0.1 and 200 "
-                    f"(got {rate!r})"
+                    f"{where}.{cls.value}: must be a number of characters per second between 0.1 and 200 (got {rate!r})"
                 )
             parsed[cls] = number
         return parsed
@@ -187,33 +186,37 @@ def _as_float(value: Any) -> float:
 
 # Typical rates (docs/guides/speech-rates.md). Spaces cost little: word breaks are mostly inside the
 # letter rate; punctuation stands for the pause it marks; digits are read out as number words.
-NOMINAL_RATES = SpeechRates({
-    CharClass.LETTER: 14.0,
-    CharClass.HAN: 4.5,
-    CharClass.KANA: 7.5,
-    CharClass.HANGUL: 5.5,
-    CharClass.THAI: 12.0,
-    CharClass.ARABIC: 11.0,
-    CharClass.DEVANAGARI: 12.0,
-    CharClass.DIGIT: 3.0,
-    CharClass.PUNCTUATION: 4.0,
-    CharClass.SPACE: 40.0,
-})
+NOMINAL_RATES = SpeechRates(
+    {
+        CharClass.LETTER: 14.0,
+        CharClass.HAN: 4.5,
+        CharClass.KANA: 7.5,
+        CharClass.HANGUL: 5.5,
+        CharClass.THAI: 12.0,
+        CharClass.ARABIC: 11.0,
+        CharClass.DEVANAGARI: 12.0,
+        CharClass.DIGIT: 3.0,
+        CharClass.PUNCTUATION: 4.0,
+        CharClass.SPACE: 40.0,
+    }
+)
 
 # The slowest plausible rates (slow, deliberate read speech at speed 1.0): roughly the low end of
 # the published ranges, about 0.65x the nominal ones.
-SLOWEST_RATES = SpeechRates({
-    CharClass.LETTER: 9.0,
-    CharClass.HAN: 3.0,
-    CharClass.KANA: 5.0,
-    CharClass.HANGUL: 3.5,
-    CharClass.THAI: 8.0,
-    CharClass.ARABIC: 7.0,
-    CharClass.DEVANAGARI: 8.0,
-    CharClass.DIGIT: 2.0,
-    CharClass.PUNCTUATION: 2.5,
-    CharClass.SPACE: 25.0,
-})
+SLOWEST_RATES = SpeechRates(
+    {
+        CharClass.LETTER: 9.0,
+        CharClass.HAN: 3.0,
+        CharClass.KANA: 5.0,
+        CharClass.HANGUL: 3.5,
+        CharClass.THAI: 8.0,
+        CharClass.ARABIC: 7.0,
+        CharClass.DEVANAGARI: 8.0,
+        CharClass.DIGIT: 2.0,
+        CharClass.PUNCTUATION: 2.5,
+        CharClass.SPACE: 25.0,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +243,9 @@ class SpeakingTimeModel:
         if not overrides:
             return self
         slowest = {cls: min(self.slowest.rates.get(cls, rate), rate * 0.65) for cls, rate in overrides.items()}
-        return SpeakingTimeModel(self.rates.merged(overrides), self.slowest.merged(slowest),
-                                 self.sizing_margin, self.slowest_margin)
+        return SpeakingTimeModel(
+            self.rates.merged(overrides), self.slowest.merged(slowest), self.sizing_margin, self.slowest_margin
+        )
 
 
 DEFAULT_MODEL = SpeakingTimeModel()
@@ -295,8 +299,9 @@ class RateMeter:
     def observe(self, text: str | ClassCounts, speaking_seconds: float, speed: float = 1.0) -> None:
         """Record that ``text`` took ``speaking_seconds`` (audio_start to audio_end) at ``speed``."""
         counts = _counts(text)
-        expected = {cls: n / self.model.rates.rates[cls] for cls, n in counts.counts.items()
-                    if cls in self.model.rates.rates}
+        expected = {
+            cls: n / self.model.rates.rates[cls] for cls, n in counts.counts.items() if cls in self.model.rates.rates
+        }
         total = sum(expected.values())
         if total <= 0 or not speaking_seconds > 0:
             return
@@ -315,8 +320,11 @@ class RateMeter:
 
     def measured(self) -> dict[CharClass, float]:
         """Rates of the classes measured long enough to stand on their own."""
-        return {cls: self._chars[cls] / secs for cls, secs in self._seconds.items()
-                if secs >= self.min_class_seconds and self._chars[cls] > 0}
+        return {
+            cls: self._chars[cls] / secs
+            for cls, secs in self._seconds.items()
+            if secs >= self.min_class_seconds and self._chars[cls] > 0
+        }
 
     def rates(self) -> dict[CharClass, float]:
         """Every class: measured where possible, else nominal / overall factor. Empty before a sample."""

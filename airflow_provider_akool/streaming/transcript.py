@@ -84,15 +84,17 @@ class SegmentRecord:
 
     def end_attempt(self, outcome: str, reason: str | None = None) -> None:
         """Record how the attempt in ``session_id`` ended (``spoken``, ``cut``, ``not_sent``)."""
-        self.attempts.append({
-            "session_id": self.session_id,
-            "mid": self.mid,
-            "outcome": outcome,
-            "reason": reason,
-            "resends": self.resends,
-            "sent_at": iso(self.sent_at),
-            "completion": self.completion,
-        })
+        self.attempts.append(
+            {
+                "session_id": self.session_id,
+                "mid": self.mid,
+                "outcome": outcome,
+                "reason": reason,
+                "resends": self.resends,
+                "sent_at": iso(self.sent_at),
+                "completion": self.completion,
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,4 +19,3 @@ def files() -> Iterator[FileServer]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10.0) as client:
         yield client
-

@@ -195,9 +195,7 @@ def test_rerun_is_skipped_before_the_hash_pass(files: FileServer, s3: Any, http:
     assert gets(files, "/again.mp4") == 0  # a HEAD at most, no GET
 
 
-def test_small_body_is_still_one_read_and_one_put(
-    files: FileServer, s3: Any, bucket: str, http: httpx.Client
-) -> None:
+def test_small_body_is_still_one_read_and_one_put(files: FileServer, s3: Any, bucket: str, http: httpx.Client) -> None:
     res = Resource(deterministic_bytes(300_000, seed=80), content_type="audio/mpeg")
     url = files.add("/small.mp3", res)
     passes: list[int] = []

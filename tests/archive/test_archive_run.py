@@ -106,9 +106,7 @@ def test_run_manifest_key_is_one_per_task_run_and_map_index() -> None:
 
 
 # -- run_archive -------------------------------------------------------------------------------
-def test_run_archive_copies_dedupes_and_writes_a_redacted_manifest(
-    files: FileServer, s3: Any, bucket: str
-) -> None:
+def test_run_archive_copies_dedupes_and_writes_a_redacted_manifest(files: FileServer, s3: Any, bucket: str) -> None:
     body = deterministic_bytes(40_000, seed=7)
     signed = files.add("/clip.mp4?Signature=s3cr3t", Resource(body, content_type="video/mp4"))
     other = files.add("/voice.mp3", Resource(b"v" * 500, content_type="audio/mpeg"))

@@ -11,4 +11,3 @@ from airflow_provider_akool.sim.runner import SimServer
 def sim(akool_sim: SimServer, akool_sim_conn: str) -> SimServer:
     """akool-sim (time scale 1000) with the ``akool_default`` connection pointing at it."""
     return akool_sim
-

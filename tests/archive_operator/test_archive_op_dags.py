@@ -69,7 +69,11 @@ def test_sweep_runs_with_the_airflow_dags_test_cli(
     airflow = str(Path(sys.executable).with_name("airflow"))
     done = subprocess.run(
         [airflow, "dags", "test", DAG_ID, "-c", conf],
-        env=dict(os.environ), capture_output=True, text=True, timeout=200, check=False,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert len([k for k in keys(s3, bucket) if "/manifests/" not in k]) == SWEPT

@@ -18,7 +18,11 @@ from airflow_provider_akool.sim.runner import SimServer
 
 
 def operator(**overrides: Any) -> AkoolArchiveToS3Operator:
-    fields: dict[str, Any] = {"task_id": "archive", "s3_bucket": "akool-bucket", "sources": ["https://cdn.example/a.mp4"]}
+    fields: dict[str, Any] = {
+        "task_id": "archive",
+        "s3_bucket": "akool-bucket",
+        "sources": ["https://cdn.example/a.mp4"],
+    }
     return AkoolArchiveToS3Operator(**{**fields, **overrides})
 
 
@@ -165,15 +169,24 @@ def test_avatar_operator_records_give_video_and_thumbnail_with_expiry() -> None:
 def test_api_models_voices_nested_lists_and_none_are_accepted() -> None:
     created_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     avatar = Avatar.model_validate(
-        {"avatar_id": "av2", "url": "https://cdn.example/v.mp4", "modify_url": "https://cdn.example/m.mp4",
-         "thumbnailUrl": "https://cdn.example/t.jpg", "create_time": created_ms}
+        {
+            "avatar_id": "av2",
+            "url": "https://cdn.example/v.mp4",
+            "modify_url": "https://cdn.example/m.mp4",
+            "thumbnailUrl": "https://cdn.example/t.jpg",
+            "create_time": created_ms,
+        }
     )
     voice = Voice.model_validate({"voice_id": "vo1", "preview": "https://cdn.example/p.mp3", "create_time": created_ms})
     plain = "https://cdn.example/path/file.mp4?Signature=abc123secret"
     specs = specs_from_inputs([[avatar.model_dump(by_alias=True)], [voice.model_dump(), None], None, plain])
 
     assert [s.kind for s in specs] == [
-        "avatar-video", "avatar-modified-video", "avatar-thumbnail", "voice-preview", "url",
+        "avatar-video",
+        "avatar-modified-video",
+        "avatar-thumbnail",
+        "voice-preview",
+        "url",
     ]
     assert specs[3].created_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert specs[3].effective_expires_at == datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=7)

@@ -51,8 +51,10 @@ def test_avatar_records_are_archived_verified_and_listed_in_the_manifest(
     assert manifest["totals"]["counts"]["archived"] == 4
     by_url = {e["source_url"]: e for e in manifest["entries"]}
     for record in records:
-        for field, kind, content_type in (("url", "avatar-video", "video/mp4"),
-                                          ("thumbnail_url", "avatar-thumbnail", "image/jpeg")):
+        for field, kind, content_type in (
+            ("url", "avatar-video", "video/mp4"),
+            ("thumbnail_url", "avatar-thumbnail", "image/jpeg"),
+        ):
             entry = by_url[record[field]]
             key = f"akool/{kind}/{record['avatar_id']}/{record[field].rsplit('/', 1)[-1]}"
             assert entry["status"] == "archived"
@@ -175,8 +177,9 @@ def test_a_retry_announces_what_the_failed_try_archived(sim: SimServer, s3: Any,
 
 def test_discovery_by_avatar_id_and_all_voices(sim: SimServer, s3: Any, bucket: str, aws_conn: str) -> None:
     context = make_context()
-    op = archive(bucket, aws_conn, avatar_ids=["dvp_Tristan_cloth2_1080P", "noSuchAvatar1"], all_voices=True,
-                 voice_types=[1])
+    op = archive(
+        bucket, aws_conn, avatar_ids=["dvp_Tristan_cloth2_1080P", "noSuchAvatar1"], all_voices=True, voice_types=[1]
+    )
     with pytest.raises(AirflowException, match=r"1 of 5 resource\(s\) failed: avatar noSuchAvatar1"):
         op.execute(context)
 
@@ -211,8 +214,15 @@ def test_signed_url_secrets_stay_out_of_manifest_xcom_events_and_logs(
     manifest_text = s3.get_object(Bucket=bucket, Key=summary["manifest_uri"].split("/", 3)[3])["Body"].read().decode()
     assert "Signature=REDACTED" in manifest_text
     captured = capsys.readouterr()
-    texts = (manifest_text, repr(summary), repr(alias_events(context)), str(failure.value), caplog.text,
-             captured.out, captured.err)
+    texts = (
+        manifest_text,
+        repr(summary),
+        repr(alias_events(context)),
+        str(failure.value),
+        caplog.text,
+        captured.out,
+        captured.err,
+    )
     for text in texts:
         assert "s3cr3tSIGNATUREvalue" not in text
     assert summary["counts"]["archived"] == 1 and summary["counts"]["failed"] == 1

@@ -17,7 +17,10 @@ TOKEN = "byo-token-0123456789"
 AGORA = {"agora_uid": 1001, "agora_app_id": "app-1", "agora_channel": "room-1", "agora_token": TOKEN}
 LIVEKIT = {"livekit_url": "wss://lk.example", "livekit_token": TOKEN, "livekit_room_name": "room-1"}
 TRTC_SCHEMA = {
-    "trtc_sdk_app_id": 1400000001, "trtc_sdk_room_id": 42, "trtc_sdk_user_id": "u1", "trtc_sdk_user_sig": TOKEN,
+    "trtc_sdk_app_id": 1400000001,
+    "trtc_sdk_room_id": 42,
+    "trtc_sdk_user_id": "u1",
+    "trtc_sdk_user_sig": TOKEN,
 }
 TRTC_DEMO = {"trtc_app_id": 1400000001, "trtc_room_id": 42, "trtc_user_id": "u1", "trtc_user_sig": TOKEN}
 SESSION = {"_id": "s1", "status": 1, "stream_type": "agora", "credentials": {}}
@@ -77,8 +80,15 @@ def test_valid_credentials_are_sent_as_given(
         ("trtc", {**TRTC_DEMO, "trtc_sdk_user_sig": TOKEN}, ["trtc_sdk_user_sig or trtc_user_sig"]),
         ("sim", AGORA, ["credentials", "stream_type 'sim'"]),
     ],
-    ids=["agora-typo", "agora-missing-token", "livekit-typo", "agora-fields-on-livekit", "trtc-typo",
-         "trtc-both-spellings", "sim"],
+    ids=[
+        "agora-typo",
+        "agora-missing-token",
+        "livekit-typo",
+        "agora-fields-on-livekit",
+        "trtc-typo",
+        "trtc-both-spellings",
+        "sim",
+    ],
 )
 def test_bad_credentials_fail_before_any_call_naming_the_field(
     api: respx.MockRouter, client: AkoolClient, stream_type: str, credentials: dict[str, Any], named: list[str]

@@ -77,4 +77,3 @@ def test_batch_dag_runs_with_its_defaults_labels_batches_and_logs_progress(
     progress = [r.getMessage() for r in caplog.records if r.name.startswith("airflow.task.")]
     total = sum(len(b) for b in batches)
     assert f"{total}/{total} script(s) spoken" in progress
-

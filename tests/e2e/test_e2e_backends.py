@@ -55,8 +55,9 @@ def test_e2e_postgres_serves_the_airflow_database_on_loopback_and_stops_by_pid()
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.skipif(shutil.which("redis-server") is None,
-                    reason="redis-server is not installed (make e2e-celery installs it)")
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed (make e2e-celery installs it)"
+)
 def test_e2e_redis_serves_on_loopback_without_persistence_and_stops_by_pid(tmp_path: Path) -> None:
     import redis
 

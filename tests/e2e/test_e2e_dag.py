@@ -61,8 +61,14 @@ def test_e2e_dag_runs_against_the_sim_and_s3_and_leaves_nothing_open(
     urls, scripts = e2e_inputs()
     with httpx.Client(timeout=30.0) as http:
         report = collect(
-            sim_state=e2e_sim.state(), s3=s3, bucket=bucket, prefix="e2e", video_urls=urls, scripts=scripts,
-            http=http, run_ok=True,
+            sim_state=e2e_sim.state(),
+            s3=s3,
+            bucket=bucket,
+            prefix="e2e",
+            video_urls=urls,
+            scripts=scripts,
+            http=http,
+            run_ok=True,
         )
     assert report.ok, report.render()
     assert len(report.avatars) == 3 and len(report.sessions) == 3
@@ -94,4 +100,3 @@ def test_e2e_dag_is_configured_by_params_and_parses_light(airflow_db: None) -> N
     sweep = dag.get_task("close_stale_sessions")
     assert sweep.trigger_rule == "all_done" and dag.get_task("summarise").trigger_rule == "all_done"
     assert dag.get_task("create_avatar").partial_kwargs["deferrable"] is True
-

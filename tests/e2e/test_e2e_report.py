@@ -33,16 +33,29 @@ def retelling_manifest() -> dict[str, Any]:
         {"index": i, "id": f"s{i}", "status": "spoken", "session_id": SESSION, "text": text}
         for i, text in enumerate(SCRIPTS)
     ]
-    return {"settings": {"avatar_id": AVATAR}, "sessions": [{"session_id": SESSION, "duration": 60}],
-            "segments": segments}
+    return {
+        "settings": {"avatar_id": AVATAR},
+        "sessions": [{"session_id": SESSION, "duration": 60}],
+        "segments": segments,
+    }
 
 
 def sim_state(open_sessions: list[str] | None = None, spoken: list[str] | None = None) -> dict[str, Any]:
     said = SCRIPTS if spoken is None else spoken
     return {
         "avatars": [{"avatar_id": AVATAR, "status": 3, "source_url": URL}],
-        "sessions": [{"_id": SESSION, "avatar_id": AVATAR, "spoken": said, "segments": [{}] * len(said),
-                      "duration": 60, "precharged": 1.0, "refunded": 0.7, "ended_by": "close"}],
+        "sessions": [
+            {
+                "_id": SESSION,
+                "avatar_id": AVATAR,
+                "spoken": said,
+                "segments": [{}] * len(said),
+                "duration": 60,
+                "precharged": 1.0,
+                "refunded": 0.7,
+                "ended_by": "close",
+            }
+        ],
         "open_sessions": open_sessions or [],
     }
 
@@ -53,12 +66,24 @@ def archived(s3: Any, bucket: str) -> Any:
     key = f"{PREFIX}/avatar-video/{AVATAR}/video.mp4"
     digest = hashlib.sha256(VIDEO).hexdigest()
     s3.put_object(Bucket=bucket, Key=key, Body=VIDEO, Metadata={"sha256": digest})
-    entry = ArchiveResult(name=f"avatar {AVATAR} video", source_url=SOURCE, status=ArchiveStatus.ARCHIVED,
-                          key=key, size=len(VIDEO), sha256=digest)
-    write_manifest(Manifest.from_results([entry], bucket=bucket, prefix=PREFIX), s3,
-                   key=f"{PREFIX}/manifests/akool_end_to_end/run1/archive_avatars.json")
+    entry = ArchiveResult(
+        name=f"avatar {AVATAR} video",
+        source_url=SOURCE,
+        status=ArchiveStatus.ARCHIVED,
+        key=key,
+        size=len(VIDEO),
+        sha256=digest,
+    )
+    write_manifest(
+        Manifest.from_results([entry], bucket=bucket, prefix=PREFIX),
+        s3,
+        key=f"{PREFIX}/manifests/akool_end_to_end/run1/archive_avatars.json",
+    )
     summary = store_transcripts(
-        s3, bucket=bucket, prefix=PREFIX, manifests=[("xcom://d/r/retell/0", retelling_manifest())],
+        s3,
+        bucket=bucket,
+        prefix=PREFIX,
+        manifests=[("xcom://d/r/retell/0", retelling_manifest())],
         manifest_key=run_manifest_key(PREFIX, dag_id="akool_end_to_end", run_id="run1", task_id="store_transcripts"),
     )
     return summary
@@ -67,8 +92,16 @@ def archived(s3: Any, bucket: str) -> Any:
 def check(s3: Any, bucket: str, state: dict[str, Any], source: bytes = VIDEO) -> Any:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=source))
     with httpx.Client(transport=transport) as http:
-        return collect(sim_state=state, s3=s3, bucket=bucket, prefix=PREFIX, video_urls=[URL], scripts=SCRIPTS,
-                       http=http, run_ok=True)
+        return collect(
+            sim_state=state,
+            s3=s3,
+            bucket=bucket,
+            prefix=PREFIX,
+            video_urls=[URL],
+            scripts=SCRIPTS,
+            http=http,
+            run_ok=True,
+        )
 
 
 def failed_names(report: Any) -> list[str]:

@@ -150,7 +150,9 @@ def test_a_port_that_contradicts_the_base_url_names_both(
     monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter
 ) -> None:
     set_conn(monkeypatch, host="http://127.0.0.1:8765", port=9000, password="key-abcdef")
-    with pytest.raises(ValueError, match=r"port 9000 differs from the port of the API base URL 'http://127.0.0.1:8765'"):
+    with pytest.raises(
+        ValueError, match=r"port 9000 differs from the port of the API base URL 'http://127.0.0.1:8765'"
+    ):
         AkoolHook().get_config()
     ok, message = AkoolHook().test_connection()
     assert not ok and message.startswith("Connection is misconfigured: ") and "port 9000" in message

@@ -87,4 +87,3 @@ def test_a_secret_under_a_sensitive_extra_key_stays_masked(monkeypatch: pytest.M
     sim_connection(monkeypatch, "akool_sim_secret")
     assert AkoolHook(akool_conn_id="akool_sim_secret").default_stream_type == "sim"
     assert redact("token tok-extra-secret-77 over sim") == "token *** over sim"
-

@@ -61,8 +61,9 @@ def local_s3() -> Iterator[tuple[str, Any]]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="akool-weed-") as workdir, SeaweedS3.start(Path(workdir)) as weed:
-        client = boto3.client("s3", endpoint_url=weed.endpoint_url, config=Config(retries={"max_attempts": 2}),
-                              **weed.boto3_credentials())
+        client = boto3.client(
+            "s3", endpoint_url=weed.endpoint_url, config=Config(retries={"max_attempts": 2}), **weed.boto3_credentials()
+        )
         yield weed.endpoint_url, client
 
 

@@ -52,9 +52,7 @@ def _run_and_collect(sim: SimServer, secret_set: SecretSet, tmp_path: Path) -> d
     conn = akool_conn_json(sim, token_mode=True, api_key=secret_set.client_secret, max_retry_wait=None)
     with local_s3() as (endpoint, s3):
         s3.create_bucket(Bucket="secret-scan")
-        env = airflow_env(
-            home, AIRFLOW_CONN_AKOOL_SECRET=conn, AIRFLOW_CONN_AWS_SECRET=aws_conn_json(endpoint)
-        )
+        env = airflow_env(home, AIRFLOW_CONN_AKOOL_SECRET=conn, AIRFLOW_CONN_AWS_SECRET=aws_conn_json(endpoint))
         conf = {
             "akool_conn_id": "akool_secret",
             "aws_conn_id": "aws_secret",

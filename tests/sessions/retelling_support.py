@@ -98,8 +98,9 @@ class FilteredTransport:
     """Wraps a transport: ``outgoing(payload) -> bool`` drops what we send (as if lost on the way),
     ``incoming(payload) -> payload | None`` rewrites or hides what the avatar sends."""
 
-    def __init__(self, inner: Any, outgoing: Callable[[bytes], bool] | None,
-                 incoming: Callable[[bytes], bytes | None] | None) -> None:
+    def __init__(
+        self, inner: Any, outgoing: Callable[[bytes], bool] | None, incoming: Callable[[bytes], bytes | None] | None
+    ) -> None:
         self._inner = inner
         self._outgoing = outgoing
         self._incoming = incoming

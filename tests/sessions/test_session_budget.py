@@ -114,13 +114,21 @@ def test_the_operator_cap_can_be_raised(sim: SimServer) -> None:
     scripts = ["First line.", "Second line."]
     with pytest.raises(AirflowFailException, match="max_sessions: the scripts need 2 sessions"):
         AkoolRetellingSessionOperator(
-            task_id="retell", avatar_id=AVATAR, scripts=scripts, duration=34, max_sessions=1,
+            task_id="retell",
+            avatar_id=AVATAR,
+            scripts=scripts,
+            duration=34,
+            max_sessions=1,
             max_total_session_seconds=None,
         ).execute(make_context())
     assert api_calls(sim) == []
     # duration 3600 = 3.6 s at time scale 1000: both lines fit one session, within a 3600 s cap.
     manifest = AkoolRetellingSessionOperator(
-        task_id="retell", avatar_id=AVATAR, scripts=scripts, duration=3600, max_sessions=1,
+        task_id="retell",
+        avatar_id=AVATAR,
+        scripts=scripts,
+        duration=3600,
+        max_sessions=1,
         max_total_session_seconds=3600,
     ).execute(make_context())
     assert manifest["totals"]["spoken"] == 2

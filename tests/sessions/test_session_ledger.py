@@ -73,9 +73,7 @@ def open_session(sim: SimServer) -> str:
         return client.create_session(avatar_id=AVATAR, duration=600, stream_type="sim").id
 
 
-def retell(
-    store: FakeStateStore, ti: FakeTI | None = None, *, try_number: int = 2, **kwargs: Any
-) -> dict[str, Any]:
+def retell(store: FakeStateStore, ti: FakeTI | None = None, *, try_number: int = 2, **kwargs: Any) -> dict[str, Any]:
     """A retry (try 2) of a task with retries, unless told otherwise."""
     kwargs.setdefault("retries", 2)
     op = AkoolRetellingSessionOperator(
@@ -339,9 +337,7 @@ def test_the_current_runs_sessions_are_not_closed_by_the_prior_run_sweep(sim: Si
     live = open_session(sim)  # this run's retell is speaking (close_prior_sessions cleared alone)
     carried = open_session(sim)  # this run's retell handed it to its own sweeper
     earlier = open_session(sim)
-    ti = pulling_ti(
-        {"session_ids": [[earlier]]}, current={"session_ids": [live], "orphan_candidates": [carried]}
-    )
+    ti = pulling_ti({"session_ids": [[earlier]]}, current={"session_ids": [live], "orphan_candidates": [carried]})
     report = prior_sweep(ti)
     assert [e["session_id"] for e in report["closed"]] == [earlier]
     assert session_of(sim, live)["closed_at"] is None and session_of(sim, carried)["closed_at"] is None
@@ -383,9 +379,7 @@ def test_an_account_error_while_closing_fails_the_sweeper_without_retry(
         sweep_open_sessions(client, only_ids=[orphan])
     assert closes == [orphan], "not retried: the account is the problem"
     with pytest.raises(AirflowException) as caught:
-        AkoolCloseStaleSessionsOperator(task_id="sweep", session_ids=[orphan]).execute(
-            make_context()
-        )
+        AkoolCloseStaleSessionsOperator(task_id="sweep", session_ids=[orphan]).execute(make_context())
     assert type(caught.value) is AirflowFailException
     assert "akool_conn_id 'akool_default'" in str(caught.value)
 
@@ -395,9 +389,7 @@ def test_the_sweeper_fails_without_retry_on_a_wrong_key(sim: SimServer, monkeypa
         monkeypatch, sim, "akool_sweep", api_key="wrong-key-sweeper-0123456789", stream_type=None, max_retry_wait=None
     )
     with pytest.raises(AirflowException) as caught:
-        AkoolCloseStaleSessionsOperator(task_id="sweep", akool_conn_id="akool_sweep").execute(
-            make_context()
-        )
+        AkoolCloseStaleSessionsOperator(task_id="sweep", akool_conn_id="akool_sweep").execute(make_context())
     assert type(caught.value) is AirflowFailException
     assert "akool_conn_id 'akool_sweep'" in str(caught.value) and "1101" in str(caught.value)
     assert "wrong-key" not in str(caught.value)

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.timeout(90)
 
 # How the end of a segment can be known under each profile (no events: the echo; none: estimate).
 COMPLETIONS = {"no_audio_events": {"echo"}, "hostile": {"echo"}}
-CASES = [(profile, language) for n, profile in enumerate(sorted(PROFILES))
-         for language in (("en", "zh", "ja", "ko")[n % 4], ("ko", "ja", "zh", "en")[n % 4])]
+CASES = [
+    (profile, language)
+    for n, profile in enumerate(sorted(PROFILES))
+    for language in (("en", "zh", "ja", "ko")[n % 4], ("ko", "ja", "zh", "en")[n % 4])
+]
 
 
 @pytest.mark.parametrize(("profile", "language"), CASES)
@@ -44,8 +47,14 @@ async def test_every_script_is_spoken_whole_once_in_order_under_the_profile(
 
 @pytest.mark.parametrize(
     ("profile", "language"),
-    [("hostile", "zh"), ("interrupting", "en"), ("agora_delivery", "ja"), ("finish_at_end", "ko"),
-     ("no_audio_events", "en"), ("events_own_mid", "zh")],
+    [
+        ("hostile", "zh"),
+        ("interrupting", "en"),
+        ("agora_delivery", "ja"),
+        ("finish_at_end", "ko"),
+        ("no_audio_events", "en"),
+        ("events_own_mid", "zh"),
+    ],
 )
 async def test_an_avatar_slower_than_planned_rolls_over_under_the_profile(
     akool_sim_factory: Any, profile: str, language: str

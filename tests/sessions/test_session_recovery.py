@@ -113,7 +113,12 @@ def test_the_operator_fails_without_retry_when_a_cap_stops_the_run(
     # script is sent, so the run needs a recovery session, which max_sessions=1 refuses.
     set_akool_conn(monkeypatch, akool_sim)
     operator = AkoolRetellingSessionOperator(
-        task_id="retell", avatar_id=AVATAR, scripts=scripts_in("en", 2), language="en", max_sessions=1, retries=2,
+        task_id="retell",
+        avatar_id=AVATAR,
+        scripts=scripts_in("en", 2),
+        language="en",
+        max_sessions=1,
+        retries=2,
     )
     ti = FakeTI()
     with pytest.raises(AirflowFailException, match="max_sessions: another session is needed"):

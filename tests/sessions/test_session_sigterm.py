@@ -44,7 +44,9 @@ def test_sigterm_to_dags_test_closes_every_session_within_10s(akool_sim_factory:
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [AIRFLOW, "dags", "test", DAG_ID, "-c", json.dumps({"batches": 3})],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         assert wait_until(lambda: speaking_session(sim) or process.poll() is not None, 120), "no session started"

@@ -28,8 +28,13 @@ def created_duration(sim: SimServer, **operator_args: Any) -> float:
     cut script is not tried again)."""
     sim.clear_requests()
     operator = AkoolRetellingSessionOperator(
-        task_id="retell", avatar_id=AVATAR, scripts=[MANDARIN], language="zh-CN", retries=0,
-        max_segment_attempts=1, **operator_args
+        task_id="retell",
+        avatar_id=AVATAR,
+        scripts=[MANDARIN],
+        language="zh-CN",
+        retries=0,
+        max_segment_attempts=1,
+        **operator_args,
     )
     with contextlib.suppress(AirflowException):
         operator.execute(make_context())
@@ -55,15 +60,21 @@ def test_the_connection_rates_for_the_language_and_the_task_rates_size_the_sessi
 @pytest.mark.parametrize(
     ("extra", "operator_args", "message"),
     [
-        ({"speech_rates": {"zh": {"han": "quick"}}}, {},
-         "connection 'akool_default' extra speech_rates.zh.han: must be a number"),
+        (
+            {"speech_rates": {"zh": {"han": "quick"}}},
+            {},
+            "connection 'akool_default' extra speech_rates.zh.han: must be a number",
+        ),
         ({"speech_rates": ["han", 4]}, {}, "connection 'akool_default' extra speech_rates: must map language codes"),
         ({}, {"speech_rates": {"vowel": 4}}, "speech_rates: unknown character class 'vowel'"),
         ({}, {"speech_rates": '{"han": 0}'}, "speech_rates.han: must be a number"),
     ],
 )
 def test_bad_rates_fail_before_any_api_call(
-    akool_sim: SimServer, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], operator_args: dict[str, Any],
+    akool_sim: SimServer,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: dict[str, Any],
+    operator_args: dict[str, Any],
     message: str,
 ) -> None:
     connect(monkeypatch, akool_sim, **extra)

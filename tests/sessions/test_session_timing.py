@@ -62,8 +62,10 @@ async def test_the_measured_rates_size_the_next_run_so_it_needs_no_rollover(akoo
     assert first.to_manifest()["totals"]["rollovers"] >= 1
 
     second = RetellingRunner(settings("zh", speech_rates=block), scripts)  # the block as it is
-    assert second.plans[0].duration > 1.5 * RetellingRunner(settings("zh", speech_rates=OPTIMISTIC_RATES),
-                                                          scripts).plans[0].duration
+    assert (
+        second.plans[0].duration
+        > 1.5 * RetellingRunner(settings("zh", speech_rates=OPTIMISTIC_RATES), scripts).plans[0].duration
+    )
     result = await run(sim, second)
     manifest = result.to_manifest()
     assert manifest["status"] == "completed" and manifest["totals"]["rollovers"] == 0

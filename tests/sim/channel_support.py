@@ -33,8 +33,9 @@ async def _next(ws: ClientConnection, within: float = 2.0) -> dict[str, Any]:
     return message
 
 
-async def _until(ws: ClientConnection, pred: Callable[[dict[str, Any]], bool],
-                 within: float = 3.0) -> list[dict[str, Any]]:
+async def _until(
+    ws: ClientConnection, pred: Callable[[dict[str, Any]], bool], within: float = 3.0
+) -> list[dict[str, Any]]:
     """Messages up to and including the first one matching ``pred``."""
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(within):

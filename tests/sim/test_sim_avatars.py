@@ -119,8 +119,9 @@ def test_status_can_be_left_out(
     result = client.get("/api/open/v4/liveAvatar/avatar/list").json()["data"]["result"]
     assert result
     assert all("status" not in a and "available" in a for a in result)
-    detail = client.get("/api/open/v4/liveAvatar/avatar/detail",
-                        params={"avatar_id": "dvp_Tristan_cloth2_1080P"}).json()["data"]
+    detail = client.get(
+        "/api/open/v4/liveAvatar/avatar/detail", params={"avatar_id": "dvp_Tristan_cloth2_1080P"}
+    ).json()["data"]
     assert "status" not in detail
     assert detail["available"] is True
 

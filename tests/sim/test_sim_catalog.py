@@ -43,8 +43,9 @@ def test_knowledge_base_crud_and_codes(api: httpx.Client) -> None:
     kb_id = created["data"]["_id"]
     assert api.post(f"{KB}/create", json={"name": "faq"}).json()["code"] == 1233
     assert api.post(f"{KB}/create", json={"name": "x" * 101}).json()["code"] == 1003
-    assert api.post(f"{KB}/create", json={"docs": [{"name": "a", "url": "u", "size": 104_857_601}]}).json()[
-        "code"] == 1003
+    assert (
+        api.post(f"{KB}/create", json={"docs": [{"name": "a", "url": "u", "size": 104_857_601}]}).json()["code"] == 1003
+    )
     assert api.get(f"{KB}/detail", params={"id": kb_id}).json()["data"]["prompt"] == "be brief"
     assert api.get(f"{KB}/detail", params={"id": "missing"}).json()["code"] == 1232
     assert api.post(f"{KB}/update", json={"prologue": "hi"}).json()["code"] == 1003

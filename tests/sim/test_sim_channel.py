@@ -28,8 +28,12 @@ async def test_join_ack_and_speaking(akool_sim: SimServer) -> None:
     async with websockets.connect(_ws_url(session)) as ws:
         await ws.send(_cmd("p1", "set-params", {"mode": 1, "lang": "en"}))
         assert await _next(ws) == PUBLISHED
-        assert await _next(ws) == {"v": 2, "type": "command", "mid": "p1",
-                                   "pld": {"cmd": "set-params", "code": 1000, "msg": "OK"}}
+        assert await _next(ws) == {
+            "v": 2,
+            "type": "command",
+            "mid": "p1",
+            "pld": {"cmd": "set-params", "code": 1000, "msg": "OK"},
+        }
         # Chunks out of order are reassembled by idx once fin has arrived.
         await ws.send(_chat("c1", "world, speak!", idx=2, fin=True))
         await ws.send(_chat("c1", "Hello ", idx=0, fin=False))
@@ -93,8 +97,14 @@ async def test_chats_queue_while_speaking(akool_sim: SimServer) -> None:
         for _ in range(3):
             seen += await _until(ws, _event("audio_end"))
     events = [(m["mid"], m["pld"]["event"]) for m in seen if m["type"] == "event"]
-    assert events == [("m0", "audio_start"), ("m0", "audio_end"), ("m1", "audio_start"), ("m1", "audio_end"),
-                      ("m2", "audio_start"), ("m2", "audio_end")]
+    assert events == [
+        ("m0", "audio_start"),
+        ("m0", "audio_end"),
+        ("m1", "audio_start"),
+        ("m1", "audio_end"),
+        ("m2", "audio_start"),
+        ("m2", "audio_end"),
+    ]
     assert akool_sim.state()["sessions"][0]["spoken"] == ["line 0", "line 1", "line 2"]
 
 
@@ -211,8 +221,10 @@ async def test_rest_close_ends_the_channel(akool_sim: SimServer) -> None:
     async with websockets.connect(_ws_url(session)) as ws:
         assert await _next(ws) == PUBLISHED
         await asyncio.to_thread(
-            httpx.post, akool_sim.url + "/api/open/v4/liveAvatar/session/close",
-            json={"id": session["_id"]}, headers={"x-api-key": "sim-api-key"},
+            httpx.post,
+            akool_sim.url + "/api/open/v4/liveAvatar/session/close",
+            json={"id": session["_id"]},
+            headers={"x-api-key": "sim-api-key"},
         )
         assert await _next(ws) == LEFT
         with pytest.raises(websockets.ConnectionClosed):

@@ -23,9 +23,13 @@ def test_full_and_ranged_downloads_agree(akool_sim: SimServer) -> None:
     body = full.content
     assert len(body) == 300_000
     assert httpx.get(url).content == body  # deterministic
-    for header, start, end in [("bytes=0-9", 0, 9), ("bytes=65530-65545", 65530, 65545),
-                               ("bytes=299990-", 299990, 299999), ("bytes=-5", 299995, 299999),
-                               ("bytes=299000-999999", 299000, 299999)]:
+    for header, start, end in [
+        ("bytes=0-9", 0, 9),
+        ("bytes=65530-65545", 65530, 65545),
+        ("bytes=299990-", 299990, 299999),
+        ("bytes=-5", 299995, 299999),
+        ("bytes=299000-999999", 299000, 299999),
+    ]:
         part = httpx.get(url, headers={"Range": header})
         assert part.status_code == 206
         assert part.headers["content-range"] == f"bytes {start}-{end}/300000"
@@ -45,8 +49,9 @@ def test_head_and_unknown_files(akool_sim: SimServer) -> None:
 
 
 def test_seeded_resources_are_served(api: httpx.Client, akool_sim: SimServer) -> None:
-    avatar = api.get("/api/open/v4/liveAvatar/avatar/detail",
-                     params={"avatar_id": "dvp_Tristan_cloth2_1080P"}).json()["data"]
+    avatar = api.get("/api/open/v4/liveAvatar/avatar/detail", params={"avatar_id": "dvp_Tristan_cloth2_1080P"}).json()[
+        "data"
+    ]
     video = httpx.get(avatar["url"])
     thumb = httpx.get(avatar["thumbnailUrl"])
     assert (video.status_code, video.headers["content-type"]) == (200, "video/mp4")

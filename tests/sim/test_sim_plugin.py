@@ -7,19 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROBE = '''
+PROBE = """
 def test_profile(akool_sim, akool_sim_factory):
     assert akool_sim.state()["config"]["profile"] == "{expected}"
     assert akool_sim_factory().state()["channel"]["settings"]["busy_chat"] == "{busy}"
     assert akool_sim_factory(profile="default").config.busy_chat == "queue"
-'''
+"""
 
 
 def _run(tmp_path: Path, expected: str, busy: str, *args: str, env: dict[str, str] | None = None) -> str:
     (tmp_path / "test_probe.py").write_text(PROBE.format(expected=expected, busy=busy), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), *args],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, **(env or {})},
     )
     return done.stdout + done.stderr

@@ -42,10 +42,13 @@ def test_profile_switches_at_runtime_and_resets_the_previous_one(akool_sim: SimS
     assert "known profiles" in refused.value.response.text
 
 
-@pytest.mark.parametrize(("profile", "echo_is_client", "event_is_client"),
-                         [("default", True, True), ("echo_own_mid", False, True), ("events_own_mid", True, False)])
-async def test_which_mid_the_avatar_uses(akool_sim: SimServer, profile: str, echo_is_client: bool,
-                                         event_is_client: bool) -> None:
+@pytest.mark.parametrize(
+    ("profile", "echo_is_client", "event_is_client"),
+    [("default", True, True), ("echo_own_mid", False, True), ("events_own_mid", True, False)],
+)
+async def test_which_mid_the_avatar_uses(
+    akool_sim: SimServer, profile: str, echo_is_client: bool, event_is_client: bool
+) -> None:
     akool_sim.set_channel(profile=profile)
     async with websockets.connect(_ws_url(_session(akool_sim))) as ws:
         await ws.send(_chat("client-7", "Good evening."))
@@ -89,14 +92,23 @@ async def test_queueing_avatar_speaks_each_chat_whole_in_order(akool_sim: SimSer
             await ws.send(_chat(f"m{n}", f"Line number {n}."))
         await _until(ws, lambda m: _event("audio_end")(m) and m["mid"] == "m2")
     segments = akool_sim.state()["sessions"][0]["segments"]
-    assert [(s["index"], s["mid"], s["cut_by"]) for s in segments] == [(0, "m0", None), (1, "m1", None),
-                                                                        (2, "m2", None)]
+    assert [(s["index"], s["mid"], s["cut_by"]) for s in segments] == [
+        (0, "m0", None),
+        (1, "m1", None),
+        (2, "m2", None),
+    ]
     assert all(a["ended_at"] <= b["started_at"] for a, b in itertools.pairwise(segments))
 
 
 async def _lossy_run(seed: int) -> tuple[list[str], dict[str, Any], list[dict[str, Any]]]:
-    with SimServer(time_scale=1000, seed=seed, join_delay_seconds=0, packet_drop_rate=0.3,
-                   max_lost_packets=3, packet_reorder_rate=0.0) as sim:
+    with SimServer(
+        time_scale=1000,
+        seed=seed,
+        join_delay_seconds=0,
+        packet_drop_rate=0.3,
+        max_lost_packets=3,
+        packet_reorder_rate=0.0,
+    ) as sim:
         async with websockets.connect(_ws_url(_session(sim))) as ws:
             assert await _next(ws) == PUBLISHED
             for n in range(12):
@@ -151,8 +163,9 @@ async def test_session_end_cuts_or_finishes_the_current_segment(
         await ws.send(_chat("long", "A sentence long enough to still be speaking when the session is closed."))
         await ws.send(_chat("next", "Never reached."))
         await _until(ws, _event("audio_start"))
-        reply = await asyncio.to_thread(httpx.post, sim.url + CLOSE, json={"id": session["_id"]},
-                                        headers={"x-api-key": "sim-api-key"})
+        reply = await asyncio.to_thread(
+            httpx.post, sim.url + CLOSE, json={"id": session["_id"]}, headers={"x-api-key": "sim-api-key"}
+        )
         assert reply.json()["code"] == 1000
         seen = await _until(ws, lambda m: m == LEFT, within=5)
     got_end = any(_event("audio_end")(m) for m in seen)
@@ -167,8 +180,9 @@ async def test_session_end_cuts_or_finishes_the_current_segment(
 
 
 async def test_hostile_profile_combines_the_adverse_variants(akool_sim_factory: Callable[..., SimServer]) -> None:
-    sim = akool_sim_factory(time_scale=1000, join_delay_seconds=0.2, profile="hostile", packet_drop_rate=0.0,
-                            packet_reorder_rate=0.0)
+    sim = akool_sim_factory(
+        time_scale=1000, join_delay_seconds=0.2, profile="hostile", packet_drop_rate=0.0, packet_reorder_rate=0.0
+    )
     async with websockets.connect(_ws_url(_session(sim))) as ws:
         await ws.send(_chat("early", "Before the avatar is here."))
         assert await _next(ws) == PUBLISHED

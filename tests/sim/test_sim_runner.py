@@ -44,14 +44,21 @@ def test_default_fixture_is_fast(akool_sim: SimServer) -> None:
 def test_conn_fixture_sets_airflow_connection(akool_sim_conn: str, akool_sim: SimServer) -> None:
     assert akool_sim_conn == "akool_default"
     conn = json.loads(os.environ["AIRFLOW_CONN_AKOOL_DEFAULT"])
-    assert conn == {"conn_type": "akool", "host": akool_sim.url, "password": "sim-api-key",
-                    "extra": {"stream_type": "sim"}}
+    assert conn == {
+        "conn_type": "akool",
+        "host": akool_sim.url,
+        "password": "sim-api-key",
+        "extra": {"stream_type": "sim"},
+    }
 
 
 def test_reset_restores_the_start(akool_sim: SimServer) -> None:
     headers = {"x-api-key": "sim-api-key"}
-    httpx.post(akool_sim.url + "/api/open/v4/liveAvatar/session/create",
-               json={"avatar_id": "dvp_Tristan_cloth2_1080P"}, headers=headers)
+    httpx.post(
+        akool_sim.url + "/api/open/v4/liveAvatar/session/create",
+        json={"avatar_id": "dvp_Tristan_cloth2_1080P"},
+        headers=headers,
+    )
     akool_sim.set_faults(0.5)
     akool_sim.set_channel(never_join=True)
     akool_sim.reset()
@@ -94,8 +101,7 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
 @pytest.mark.timeout(30)
 def test_cli_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
     url_file = tmp_path / "url.txt"
-    proc, line = _start_cli("--time-scale", "100", "--api-key", "cli-key", "--seed", "3", "--url-file",
-                            str(url_file))
+    proc, line = _start_cli("--time-scale", "100", "--api-key", "cli-key", "--seed", "3", "--url-file", str(url_file))
     try:
         assert line.startswith("akool-sim listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
@@ -128,7 +134,10 @@ def test_console_script_stops_on_sigint() -> None:
 def test_cli_rejects_bad_config() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "airflow_provider_akool.sim", "--fault-rate", "2"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 2
     assert "fault_rate" in result.stderr

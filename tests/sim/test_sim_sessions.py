@@ -52,8 +52,11 @@ def test_create_checks_the_avatar(api: httpx.Client) -> None:
     ("stream_type", "keys", "secret"),
     [
         ("agora", {"agora_uid", "agora_app_id", "agora_channel", "agora_token"}, "agora_token"),
-        ("livekit", {"livekit_url", "livekit_token", "livekit_room_name", "livekit_client_identity",
-                     "livekit_server_identity"}, "livekit_token"),
+        (
+            "livekit",
+            {"livekit_url", "livekit_token", "livekit_room_name", "livekit_client_identity", "livekit_server_identity"},
+            "livekit_token",
+        ),
         ("trtc", {"trtc_app_id", "trtc_room_id", "trtc_user_id", "trtc_user_sig"}, "trtc_user_sig"),
         ("sim", {"sim_url", "sim_token"}, "sim_token"),
     ],

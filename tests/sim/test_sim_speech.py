@@ -13,13 +13,18 @@ from airflow_provider_akool.sim.speech import base_seconds
 from airflow_provider_akool.sim.voices import segment_jitter, voice_factor
 
 # ruff: noqa: RUF001 - CJK punctuation on purpose
-ENGLISH = ("The morning train was late again, so we walked along the river to the old market. "
-           "Nobody minded, because the weather was lovely and the bakery had just opened.")
+ENGLISH = (
+    "The morning train was late again, so we walked along the river to the old market. "
+    "Nobody minded, because the weather was lovely and the bakery had just opened."
+)
 MANDARIN = "早上的火车又晚点了，所以我们沿着河边走到老市场。没有人介意，因为天气很好，面包店也刚刚开门。"
-JAPANESE = ("朝の電車がまた遅れたので、私たちは川沿いを歩いて古い市場まで行きました。"
-            "天気が良かったので、誰も気にしませんでした。")
-KOREAN = ("아침 기차가 또 늦어서 우리는 강을 따라 오래된 시장까지 걸어갔습니다. "
-          "날씨가 좋아서 아무도 신경 쓰지 않았습니다.")
+JAPANESE = (
+    "朝の電車がまた遅れたので、私たちは川沿いを歩いて古い市場まで行きました。"
+    "天気が良かったので、誰も気にしませんでした。"
+)
+KOREAN = (
+    "아침 기차가 또 늦어서 우리는 강을 따라 오래된 시장까지 걸어갔습니다. 날씨가 좋아서 아무도 신경 쓰지 않았습니다."
+)
 
 
 def _count(text: str, lo: int, hi: int) -> int:
@@ -27,8 +32,13 @@ def _count(text: str, lo: int, hi: int) -> int:
 
 
 def _session(**fields: Any) -> SimpleNamespace:
-    base = {"session_id": "a" * 24, "avatar_id": "dvp_Tristan_cloth2_1080P", "voice_id": None,
-            "language": None, "voice_params": {}}
+    base = {
+        "session_id": "a" * 24,
+        "avatar_id": "dvp_Tristan_cloth2_1080P",
+        "voice_id": None,
+        "language": None,
+        "voice_params": {},
+    }
     return SimpleNamespace(**{**base, **fields})
 
 
@@ -67,8 +77,9 @@ def test_numbers_and_pauses_take_time_and_unknown_scripts_still_speak() -> None:
 
 def test_slower_speed_and_slower_voice_take_longer() -> None:
     config = SimConfig(speech_jitter=0.0)
-    times = {s: plan_utterance(ENGLISH, {}, _session(voice_params={"speed": s}), config, 0).seconds
-             for s in (0.8, 1.0, 1.2)}
+    times = {
+        s: plan_utterance(ENGLISH, {}, _session(voice_params={"speed": s}), config, 0).seconds for s in (0.8, 1.0, 1.2)
+    }
     assert times[0.8] > times[1.0] > times[1.2]
     assert times[0.8] / times[1.2] == pytest.approx(1.5, rel=0.01)
     # set-params speed wins over the session's voice_params.

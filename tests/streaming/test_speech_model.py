@@ -66,8 +66,7 @@ def test_overrides_replace_rates_and_keep_the_wait_a_bound() -> None:
 
 
 def test_rates_parse_names_the_field() -> None:
-    assert SpeechRates.parse({"HAN": "4", "letter": 12}, "speech_rates") == {CharClass.HAN: 4.0,
-                                                                            CharClass.LETTER: 12.0}
+    assert SpeechRates.parse({"HAN": "4", "letter": 12}, "speech_rates") == {CharClass.HAN: 4.0, CharClass.LETTER: 12.0}
     with pytest.raises(RetellingInputError, match=r"^speech_rates: unknown character class 'silent'"):
         SpeechRates.parse({"silent": 1}, "speech_rates")
     for bad in (0, -1, "fast", True, 1e9, float("nan")):

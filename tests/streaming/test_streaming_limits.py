@@ -23,8 +23,13 @@ def pron_map(entries: int) -> dict[str, str]:
 
 
 def params(entries: int = 0, **fields: Any) -> Any:
-    values: dict[str, Any] = {"voice_id": "iP95p4xoKVk53GoZ742B", "language": "en", "background_url": None,
-                              "speed": 1.0, "pron_map": pron_map(entries) if entries else None}
+    values: dict[str, Any] = {
+        "voice_id": "iP95p4xoKVk53GoZ742B",
+        "language": "en",
+        "background_url": None,
+        "speed": 1.0,
+        "pron_map": pron_map(entries) if entries else None,
+    }
     return retelling_set_params(**{**values, **fields})
 
 
@@ -100,8 +105,9 @@ def settings(**fields: Any) -> RetellingSettings:
 def test_the_runner_refuses_it_before_any_session_exists() -> None:
     with pytest.raises(RetellingInputError, match="pron_map: with its 40 entries"):
         RetellingRunner(settings(pron_map=pron_map(40)), ["Hello."])
-    runner = RetellingRunner(settings(pron_map=pron_map(40), max_message_bytes=4000, bytes_per_second=20_000),
-                             ["Hello."])
+    runner = RetellingRunner(
+        settings(pron_map=pron_map(40), max_message_bytes=4000, bytes_per_second=20_000), ["Hello."]
+    )
     assert runner.settings.transport_limits().max_message_bytes == 4000
 
 

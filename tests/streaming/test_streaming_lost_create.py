@@ -65,8 +65,9 @@ class StubAkool:
     is_async = True
 
     def __init__(self) -> None:
-        self.config = ClientConfig(base_url="https://akool.test", api_key="key-0123456789", timeout=2.0,
-                                   lost_create_grace=3.0)
+        self.config = ClientConfig(
+            base_url="https://akool.test", api_key="key-0123456789", timeout=2.0, lost_create_grace=3.0
+        )
         self.open: list[str] = []
         self.closed: list[str] = []
         self.creates = 0

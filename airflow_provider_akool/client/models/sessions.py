@@ -153,9 +153,7 @@ class TrtcCredentials(_ByoCredentials):
         return data
 
 
-ByoCredentials = Annotated[
-    AgoraCredentials | LiveKitCredentials | TrtcCredentials, Field(discriminator="stream_type")
-]
+ByoCredentials = Annotated[AgoraCredentials | LiveKitCredentials | TrtcCredentials, Field(discriminator="stream_type")]
 
 
 class CreateSessionRequest(RequestModel):
@@ -190,9 +188,7 @@ class CreateSessionRequest(RequestModel):
         if isinstance(credentials, dict):
             credentials = {**credentials, "stream_type": stream_type}
         elif isinstance(credentials, _ByoCredentials) and credentials.stream_type != stream_type:
-            raise ValueError(
-                f"credentials: {type(credentials).__name__} given for stream_type {stream_type!r}"
-            )
+            raise ValueError(f"credentials: {type(credentials).__name__} given for stream_type {stream_type!r}")
         return {**data, "credentials": credentials}
 
     @model_validator(mode="after")
