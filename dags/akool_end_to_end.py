@@ -54,8 +54,8 @@ from airflow_provider_akool.operators.archive import AkoolArchiveToS3Operator
 from airflow_provider_akool.operators.avatar import AkoolCreateAvatarOperator
 from airflow_provider_akool.operators.session import AkoolRetellingSessionOperator
 from airflow_provider_akool.operators.sweeper import AkoolCloseStaleSessionsOperator
-from airflow_provider_akool.sessions.keys import TRANSCRIPT_KEY
 from airflow_provider_akool.sensors.pool import AkoolPoolGuardSensor
+from airflow_provider_akool.sessions.keys import TRANSCRIPT_KEY
 
 DATA = Path(__file__).with_name("data")
 VIDEOS = DATA / "e2e_videos.json"
