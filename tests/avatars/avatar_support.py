@@ -31,7 +31,8 @@ TOKEN = "/api/open/v3/getToken"
 
 class FakeClock:
     """Virtual wall-clock time for waits: a sleep moves it forward at once, and akool-sim's clock with
-    it when a sim is given (run that sim at time_scale=1, so only these sleeps make avatars progress).
+    it when a sim is given (run that sim nearly frozen, time_scale=0.001, so only these sleeps make
+    avatars progress).
 
     ``slept`` records every sleep; ``on_sleep`` runs before each one (e.g. to check what the task
     already pushed while it waits).

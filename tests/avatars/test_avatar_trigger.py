@@ -50,8 +50,9 @@ def upload(sim: SimServer, *avatar_ids: str, url: str = VIDEO) -> int:
 
 @pytest.fixture
 def sim(akool_sim_factory: Any, monkeypatch: pytest.MonkeyPatch) -> SimServer:
-    """akool-sim in real time: avatars progress only as far as a FakeClock tied to it advances it."""
-    server: SimServer = akool_sim_factory(time_scale=1.0)
+    """akool-sim nearly frozen (a real minute is 0.06 simulated seconds): avatars progress only as far
+    as a FakeClock tied to it advances it, however long the test itself takes."""
+    server: SimServer = akool_sim_factory(time_scale=0.001)
     set_akool_conn(monkeypatch, server, max_attempts=2)
     return server
 
