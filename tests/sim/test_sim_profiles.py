@@ -183,7 +183,9 @@ async def test_hostile_profile_combines_the_adverse_variants(akool_sim_factory: 
     sim = akool_sim_factory(
         time_scale=1000, join_delay_seconds=0.2, profile="hostile", packet_drop_rate=0.0, packet_reorder_rate=0.0
     )
-    async with websockets.connect(_ws_url(_session(sim))) as ws:
+    # An hour lasts 3.6 real seconds at 1000x: the session must not end inside the quiet window below
+    # (the default 600 s ended it there on a loaded machine, and its end is a message too).
+    async with websockets.connect(_ws_url(_session(sim, duration=3600))) as ws:
         await ws.send(_chat("early", "Before the avatar is here."))
         assert await _next(ws) == PUBLISHED
         await ws.send(_chat("late", "After it joined."))
