@@ -46,7 +46,9 @@ def sim_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str) -> None:
         monkeypatch,
         conn_id,
         host="http://127.0.0.1:9",
-        password="sim-api-key-0042",
+        # Shares no prefix with a secret other tests register in this process ("sim-api-key"): the
+        # masker's pattern could otherwise match the shorter one first and leave "-0042" behind.
+        password="hookui-api-key-0042",
         extra={"stream_type": "sim", "sim_time_scale": 20, "client_token": "tok-extra-secret-77"},
     )
 
@@ -72,11 +74,11 @@ def test_sim_stream_type_logs_no_masking_warning_and_the_key_stays_masked(
     caplog.set_level(logging.WARNING)
     hook = AkoolHook(akool_conn_id="akool_sim_logs")
     assert hook.default_stream_type == "sim"
-    assert hook.get_config().api_key == "sim-api-key-0042"
+    assert hook.get_config().api_key == "hookui-api-key-0042"
     assert "too short" not in caplog.text
     # However this Airflow routes the masker's log: neither masker warned.
     assert [m._has_warned_short_secret for m in maskers] == [False] * len(maskers)
-    assert redact("key sim-api-key-0042 over sim") == "key *** over sim"
+    assert redact("key hookui-api-key-0042 over sim") == "key *** over sim"
 
 
 def test_a_secret_under_a_sensitive_extra_key_stays_masked(monkeypatch: pytest.MonkeyPatch) -> None:
