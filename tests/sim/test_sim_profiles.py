@@ -181,10 +181,11 @@ async def test_session_end_cuts_or_finishes_the_current_segment(
 
 async def test_hostile_profile_combines_the_adverse_variants(akool_sim_factory: Callable[..., SimServer]) -> None:
     sim = akool_sim_factory(
-        time_scale=1000, join_delay_seconds=0.2, profile="hostile", packet_drop_rate=0.0, packet_reorder_rate=0.0
+        time_scale=1000, join_delay_seconds=200, profile="hostile", packet_drop_rate=0.0, packet_reorder_rate=0.0
     )
-    # An hour lasts 3.6 real seconds at 1000x: the session must not end inside the quiet window below
-    # (the default 600 s ended it there on a loaded machine, and its end is a message too).
+    # At 1000x the avatar joins 0.2 real seconds after the session starts, so "early" surely arrives
+    # before it (a 0.2 s join delay was 0.2 real ms: "early" sometimes came after the join and was
+    # spoken). An hour lasts 3.6 real seconds: the session cannot end inside the quiet window below.
     async with websockets.connect(_ws_url(_session(sim, duration=3600))) as ws:
         await ws.send(_chat("early", "Before the avatar is here."))
         assert await _next(ws) == PUBLISHED
