@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 import psutil
-from airflow_provider_akool.demo_support.processes import Managed, free_port, start, start_sim, venv_command
 
 from akool_demo.e2e import wait_until
+from akool_demo.processes import Managed, free_port, start, start_sim, venv_command
 
 USER = "admin"
 TIME_SCALE = 20.0
