@@ -94,7 +94,7 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
     """Run the demo once; return the process exit code."""
     import httpx
 
-    from akool_demo.processes import Managed, s3_client, start_s3, start_sim
+    from akool_demo.processes import Managed, s3_client, sim_connection_json, start_s3, start_sim
     from akool_demo.report import collect
 
     started = time.monotonic()
@@ -120,14 +120,7 @@ def run_demo(dags_folder: Path, extra_dags: list[str], time_scale: float, keep_h
         print(f"AIRFLOW_HOME {home}")
         s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
-        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "akool",
-                "host": sim_url,
-                "password": "sim-api-key",
-                "extra": {"stream_type": "sim", "sim_time_scale": time_scale},
-            }
-        )
+        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = sim_connection_json(sim_url, time_scale)
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         print("\n$ airflow db migrate")
         if _airflow(env, "db", "migrate", log=log) != 0:

@@ -45,6 +45,7 @@ from akool_demo.processes import (
     Managed,
     free_port,
     s3_client,
+    sim_connection_json,
     start,
     start_s3,
     start_sim,
@@ -160,14 +161,7 @@ class CeleryRun(Run):
         s3.create_bucket(Bucket=BUCKET)
         dags = _dags_folder(home, self.source_dags)
         env = _celery_environment(home, port, dags, db_url, broker)
-        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "akool",
-                "host": sim_url,
-                "password": "sim-api-key",
-                "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE},
-            }
-        )
+        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = sim_connection_json(sim_url, TIME_SCALE)
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         # The executor's module imports Celery internals that Celery releases have dropped: fail here,
         # with Python's own message, rather than with a scheduler that dies in the background.

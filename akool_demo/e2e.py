@@ -39,6 +39,7 @@ from akool_demo.processes import (
     Managed,
     free_port,
     s3_client,
+    sim_connection_json,
     start,
     start_s3,
     start_sim,
@@ -249,14 +250,7 @@ class Run:
         self.say(f"  akool-sim pid {sim.pid} {sim_url}; SeaweedFS S3 pid {s3_server.pid} {s3_url}")
         s3 = s3_client(s3_url)
         s3.create_bucket(Bucket=BUCKET)
-        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "akool",
-                "host": sim_url,
-                "password": "sim-api-key",
-                "extra": {"stream_type": "sim", "sim_time_scale": TIME_SCALE},
-            }
-        )
+        env["AIRFLOW_CONN_AKOOL_DEFAULT"] = sim_connection_json(sim_url, TIME_SCALE)
         env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(aws_conn)
         self.wait_migrated(migrate, 180, "SQLite")
 

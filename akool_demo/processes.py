@@ -9,6 +9,7 @@ looked up or killed by name.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -128,6 +129,12 @@ def wait_for_file(path: Path, child: Managed, timeout: float) -> str:
             raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log}")
         time.sleep(0.05)
     raise RuntimeError(f"{child.name} did not start within {timeout:.0f} s; see {child.log}")
+
+
+def sim_connection_json(sim_url: str, time_scale: float) -> str:
+    """The ``akool_default`` connection (as AIRFLOW_CONN_* JSON) the demo runs use against akool-sim."""
+    extra = {"stream_type": "sim", "sim_time_scale": time_scale}
+    return json.dumps({"conn_type": "akool", "host": sim_url, "password": "sim-api-key", "extra": extra})
 
 
 def start_sim(
